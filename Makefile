@@ -1,0 +1,43 @@
+# The two commands everything hangs on: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: test lint types pytest demo bench soak clean format
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## lint, types and tests; fails on any of them
+test: $(STAMP)
+	$(BIN)/ruff check oec_async tests benchmarks
+	$(BIN)/ruff format --check oec_async tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check oec_async tests benchmarks
+	$(BIN)/ruff format --check oec_async tests benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix oec_async tests benchmarks
+	$(BIN)/ruff format oec_async tests benchmarks
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+## the main job, against the built-in simulator
+demo: $(STAMP)
+	$(BIN)/python -m oec_async demo
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist

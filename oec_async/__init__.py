@@ -1,0 +1,68 @@
+"""oec_async: asyncio SDK and verified, resumable downloader for OEC.sh backups.
+
+::
+
+    from oec_async import OECClient
+
+    async with OECClient() as client:            # key from OEC_API_KEY
+        latest = await client.latest_backup(env_id)
+        result = await client.download_backup(latest, "backups/")
+"""
+
+from oec_async._client import OECClient
+from oec_async._version import __version__
+from oec_async.errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConflictError,
+    DownloadError,
+    DownloadLockedError,
+    InsufficientSpaceError,
+    IntegrityError,
+    InvalidResponseError,
+    ManifestError,
+    NotFoundError,
+    OECError,
+    PaymentRequiredError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    StorageError,
+    UnprocessableEntityError,
+)
+from oec_async.models import Backup, BackupPage, BackupStatus, BackupType, DownloadURLs
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "Backup",
+    "BackupPage",
+    "BackupStatus",
+    "BackupType",
+    "BadRequestError",
+    "ConfigurationError",
+    "ConflictError",
+    "DownloadError",
+    "DownloadLockedError",
+    "DownloadURLs",
+    "InsufficientSpaceError",
+    "IntegrityError",
+    "InvalidResponseError",
+    "ManifestError",
+    "NotFoundError",
+    "OECClient",
+    "OECError",
+    "PaymentRequiredError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServerError",
+    "StorageError",
+    "UnprocessableEntityError",
+    "__version__",
+]

@@ -1,0 +1,104 @@
+"""Local checks of everything a caller hands us, done before any request is sent."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import uuid
+from urllib.parse import urlsplit
+
+from oec_async._redact import KEY_PATTERN
+from oec_async.errors import ConfigurationError
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "MAX_EXPIRES_IN",
+    "MIN_EXPIRES_IN",
+    "check_expires_in",
+    "coerce_uuid",
+    "is_loopback_host",
+    "resolve_api_key",
+    "resolve_base_url",
+]
+
+DEFAULT_BASE_URL = "https://api.oec.sh/api/public/v1"
+MIN_EXPIRES_IN = 300
+MAX_EXPIRES_IN = 86400
+
+
+def resolve_api_key(api_key: str | None) -> str:
+    """The key from the argument, else ``OEC_API_KEY``; its format checked locally."""
+    key = api_key if api_key is not None else os.environ.get("OEC_API_KEY")
+    if not key:
+        raise ConfigurationError("no API key: pass api_key= or set OEC_API_KEY")
+    key = key.strip()
+    if not KEY_PATTERN.match(key):
+        # Never echo the key: say what is wrong with its shape only.
+        raise ConfigurationError(
+            "malformed API key: expected oec_live_ro_<token> or oec_live_rw_<token> "
+            "with a token of 20-200 characters [A-Za-z0-9_-]"
+        )
+    return key
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def resolve_base_url(base_url: str | None) -> str:
+    """The base URL from the argument, else ``OEC_BASE_URL``, else the platform's.
+
+    ``https`` only, except for loopback hosts (the simulator, a local proxy): the key
+    must never cross a network in clear text.
+    """
+    url = base_url or os.environ.get("OEC_BASE_URL") or DEFAULT_BASE_URL
+    url = url.strip().rstrip("/")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ConfigurationError(f"invalid base URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ConfigurationError("invalid base URL: expected https://host/path")
+    if parts.username or parts.password:
+        raise ConfigurationError("invalid base URL: credentials in the URL are not allowed")
+    if parts.query or parts.fragment:
+        raise ConfigurationError("invalid base URL: no query string or fragment allowed")
+    if parts.scheme == "http" and not is_loopback_host(host):
+        raise ConfigurationError(
+            f"refusing plain http:// to {host}: the API key would travel unencrypted "
+            "(http is allowed for loopback hosts only)"
+        )
+    return url
+
+
+def coerce_uuid(value: object, name: str) -> uuid.UUID:
+    """An id as ``uuid.UUID``; anything else is refused (ids go into URL and file paths)."""
+    if isinstance(value, uuid.UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return uuid.UUID(value.strip())
+        except ValueError:
+            pass
+    shown = value if isinstance(value, str) and len(value) <= 64 else type(value).__name__
+    raise ConfigurationError(f"{name} must be a UUID, got {shown!r}")
+
+
+def check_expires_in(expires_in: int) -> int:
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int):
+        raise ConfigurationError("expires_in must be an integer number of seconds")
+    if not MIN_EXPIRES_IN <= expires_in <= MAX_EXPIRES_IN:
+        raise ConfigurationError(
+            f"expires_in must be between {MIN_EXPIRES_IN} and {MAX_EXPIRES_IN} seconds, "
+            f"got {expires_in}"
+        )
+    return expires_in

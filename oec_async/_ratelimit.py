@@ -1,0 +1,47 @@
+"""Client-side pacing under the platform's per-key request budget.
+
+The platform allows about 120 requests per minute per key, counted in calendar-minute
+buckets, and answers a burst above it with 429 (or, when it keeps going, an ``ip_blocked``
+lasting 15 minutes). A sliding window of the last ``limit`` start times guarantees that no
+60-second interval, hence no calendar minute, sees more than ``limit`` requests from this
+client, however many tasks share it. A 429's ``Retry-After`` pauses every caller, not
+only the one that got it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+
+__all__ = ["RateLimiter"]
+
+
+class RateLimiter:
+    def __init__(self, limit: int, period: float = 60.0) -> None:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        self.limit = limit
+        self.period = period
+        self._starts: collections.deque[float] = collections.deque()
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        """Wait until one more request fits in the window, then count it."""
+        async with self._lock:  # FIFO: callers get their turn in arrival order
+            while True:
+                now = time.monotonic()
+                while self._starts and self._starts[0] <= now - self.period:
+                    self._starts.popleft()
+                wait = self._paused_until - now
+                if len(self._starts) >= self.limit:
+                    wait = max(wait, self._starts[0] + self.period - now)
+                if wait <= 0:
+                    self._starts.append(now)
+                    return
+                await asyncio.sleep(wait)
+
+    def pause(self, seconds: float) -> None:
+        """Hold every caller for ``seconds``: the server said so (429 or a zero budget)."""
+        self._paused_until = max(self._paused_until, time.monotonic() + seconds)

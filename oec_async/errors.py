@@ -1,0 +1,190 @@
+"""The exception tree of oec_async.
+
+::
+
+    OECError
+    ├── ConfigurationError            bad key format, http base URL, bad argument
+    ├── APIError                      .status .code .message .body
+    │   ├── BadRequestError (400)     ├── AuthenticationError (401)
+    │   ├── PaymentRequiredError (402)├── PermissionDeniedError (403)
+    │   ├── NotFoundError (404)       ├── ConflictError (409)
+    │   ├── UnprocessableEntityError (422)
+    │   ├── RateLimitError (429)      .retry_after
+    │   ├── ServerError (5xx)
+    │   └── InvalidResponseError      a 2xx whose body is not the JSON the API documents
+    ├── APIConnectionError            └── APITimeoutError
+    └── DownloadError                 .artifact
+        ├── IntegrityError            size or checksum differs from the manifest
+        ├── InsufficientSpaceError    not enough free disk for what is left to fetch
+        ├── ManifestError             the manifest is missing, unreadable or hostile
+        ├── StorageError              storage answered with an error we cannot get past
+        └── DownloadLockedError       another process is downloading into the same folder
+
+Every message names the method and the API path (or the artifact), never the API key and
+never a presigned URL's query string: messages end up in cron mails and CI logs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ConflictError",
+    "DownloadError",
+    "DownloadLockedError",
+    "InsufficientSpaceError",
+    "InvalidResponseError",
+    "IntegrityError",
+    "ManifestError",
+    "NotFoundError",
+    "OECError",
+    "PaymentRequiredError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServerError",
+    "StorageError",
+    "UnprocessableEntityError",
+]
+
+
+class OECError(Exception):
+    """Base class of every error raised by oec_async."""
+
+
+class ConfigurationError(OECError, ValueError):
+    """A bad argument, caught locally before any request is sent."""
+
+
+class APIError(OECError):
+    """The API answered with an error status.
+
+    ``code`` and ``message`` are read from whichever error-body shape the platform sent;
+    ``body`` is the parsed JSON body (or the raw text when it was not JSON).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str | None = None,
+        body: Any = None,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.body = body
+        self.method = method
+        self.path = path
+        where = f"{method} {path}: " if method and path else ""
+        code_part = f" [{code}]" if code else ""
+        super().__init__(f"{where}HTTP {status}{code_part}: {message}")
+
+
+class BadRequestError(APIError):
+    """400: e.g. download URLs asked for a backup that is not completed."""
+
+
+class AuthenticationError(APIError):
+    """401: ``invalid_key``, ``key_expired`` or ``missing_auth``."""
+
+
+class PaymentRequiredError(APIError):
+    """402: ``subscription_blocked``."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the key's scope does not allow this call."""
+
+
+class NotFoundError(APIError):
+    """404: unknown id, or an id of another organisation."""
+
+
+class ConflictError(APIError):
+    """409."""
+
+
+class UnprocessableEntityError(APIError):
+    """422: the API rejected a parameter."""
+
+
+class RateLimitError(APIError):
+    """429: ``rate_limit_exceeded`` or ``ip_blocked``.
+
+    Raised when retries are exhausted or when the server asks for a longer wait than the
+    client's cap; ``retry_after`` is the wait the server asked for, in seconds, if known.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
+
+
+class ServerError(APIError):
+    """5xx."""
+
+
+class InvalidResponseError(APIError):
+    """The API answered, but not with the JSON it documents (an HTML page from a proxy,
+    a truncated body, a missing required field, an oversized body)."""
+
+
+class APIConnectionError(OECError):
+    """The request never got an HTTP answer: DNS, refused connection, reset, TLS."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The request timed out (connect or read)."""
+
+
+class DownloadError(OECError):
+    """A backup artifact could not be downloaded; partial work stays on disk for a resume."""
+
+    def __init__(self, message: str, *, artifact: str | None = None) -> None:
+        self.artifact = artifact
+        super().__init__(f"{artifact}: {message}" if artifact else message)
+
+
+class IntegrityError(DownloadError):
+    """The bytes received differ from the manifest (size or checksum), twice in a row."""
+
+
+class InsufficientSpaceError(DownloadError):
+    """Not enough free disk space for what is left to fetch (or ENOSPC while writing)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        artifact: str | None = None,
+        needed: int | None = None,
+        available: int | None = None,
+    ) -> None:
+        self.needed = needed
+        self.available = available
+        super().__init__(message, artifact=artifact)
+
+
+class ManifestError(DownloadError):
+    """The manifest could not be read, or names a file outside the backup folder."""
+
+
+class StorageError(DownloadError):
+    """Storage kept answering with an error (after URL refreshes and retries)."""
+
+    def __init__(self, message: str, *, artifact: str | None = None, status: int | None = None):
+        self.status = status
+        super().__init__(message, artifact=artifact)
+
+
+class DownloadLockedError(DownloadError):
+    """Another process (or task) holds the lock on this backup's download folder."""
