@@ -57,7 +57,9 @@ def _check_page_args(page: int, page_size: int) -> None:
     if isinstance(page, bool) or not isinstance(page, int) or page < 1:
         raise ConfigurationError(f"page must be an integer >= 1, got {page!r}")
     if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 100:
-        raise ConfigurationError(f"page_size must be an integer between 1 and 100, got {page_size!r}")
+        raise ConfigurationError(
+            f"page_size must be an integer between 1 and 100, got {page_size!r}"
+        )
 
 
 class OECClient:
@@ -71,7 +73,10 @@ class OECClient:
 
     ``timeout`` bounds one API request, and is the idle time after which a download stream
     that receives nothing counts as stalled (and is resumed); no total limit is ever put on
-    a download. ``max_retries`` counts retries after the first attempt. ``session``, when
+    a download. ``max_retries`` counts retries after the first attempt.
+    ``requests_per_minute`` is the pacing budget per ``rate_limit_period`` seconds (a
+    minute unless a test or a deployment with a different window says otherwise); None
+    turns pacing off. ``session``, when
     given, is used for API calls and never closed by the client; storage downloads always
     use a session of the client's own, without cookies or default headers, so nothing a
     caller configured can leak to a storage host.
@@ -87,6 +92,7 @@ class OECClient:
         max_retries: int = 3,
         max_retry_wait: float = 60.0,
         requests_per_minute: int | None = 100,
+        rate_limit_period: float = 60.0,
         max_connections: int = 16,
         max_connections_per_host: int = 8,
         session: aiohttp.ClientSession | None = None,
@@ -101,6 +107,8 @@ class OECClient:
             raise ConfigurationError("max_retries must be an integer >= 0")
         if requests_per_minute is not None and requests_per_minute < 1:
             raise ConfigurationError("requests_per_minute must be >= 1, or None for no pacing")
+        if rate_limit_period <= 0:
+            raise ConfigurationError("rate_limit_period must be positive")
         if max_connections < 1 or max_connections_per_host < 1:
             raise ConfigurationError("max_connections and max_connections_per_host must be >= 1")
         self.timeout = float(timeout)
@@ -116,7 +124,9 @@ class OECClient:
         self._closed = False
         self.retry_policy = RetryPolicy(max_retries=max_retries, max_wait=max_retry_wait)
         self.rate_limiter = (
-            RateLimiter(requests_per_minute) if requests_per_minute is not None else None
+            RateLimiter(requests_per_minute, rate_limit_period)
+            if requests_per_minute is not None
+            else None
         )
         self._transport = APITransport(
             base_url=self.base_url,

@@ -48,6 +48,22 @@ def _structure_datetime(value: Any, _: type) -> datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
+_BOOL_WORDS = {"true": True, "false": False}
+
+
+def _structure_bool(value: Any, _: type) -> bool:
+    # cattrs' default is bool(value), which reads the string "false" as True: a backup
+    # would claim is_verified for a deployment that quotes its booleans.
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _BOOL_WORDS:
+        return _BOOL_WORDS[value.strip().lower()]
+    raise TypeError(f"expected a boolean, got {type(value).__name__}")
+
+
+converter.register_structure_hook(bool, _structure_bool)
 converter.register_structure_hook(uuid.UUID, _structure_uuid)
 converter.register_unstructure_hook(uuid.UUID, str)
 converter.register_structure_hook(datetime, _structure_datetime)

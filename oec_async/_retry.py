@@ -42,7 +42,7 @@ def _parse_seconds(value: str) -> float | None:
         seconds = float(value)
     except ValueError:
         return None
-    return seconds if seconds >= 0 and seconds == seconds else None  # NaN is not a delay
+    return seconds if 0 <= seconds < float("inf") else None  # NaN and inf are no delay
 
 
 def _parse_http_date(value: str, now: float | None = None) -> float | None:

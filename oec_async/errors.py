@@ -13,6 +13,7 @@
     │   ├── ServerError (5xx)
     │   └── InvalidResponseError      a 2xx whose body is not the JSON the API documents
     ├── APIConnectionError            └── APITimeoutError
+    ├── NoCompletedBackupError        an environment has no completed backup to pull
     └── DownloadError                 .artifact
         ├── IntegrityError            size or checksum differs from the manifest
         ├── InsufficientSpaceError    not enough free disk for what is left to fetch
@@ -39,9 +40,10 @@ __all__ = [
     "DownloadError",
     "DownloadLockedError",
     "InsufficientSpaceError",
-    "InvalidResponseError",
     "IntegrityError",
+    "InvalidResponseError",
     "ManifestError",
+    "NoCompletedBackupError",
     "NotFoundError",
     "OECError",
     "PaymentRequiredError",
@@ -144,6 +146,14 @@ class APIConnectionError(OECError):
 
 class APITimeoutError(APIConnectionError):
     """The request timed out (connect or read)."""
+
+
+class NoCompletedBackupError(OECError):
+    """``pull_latest`` found no completed backup for an environment."""
+
+    def __init__(self, environment_id: object) -> None:
+        self.environment_id = environment_id
+        super().__init__(f"environment {environment_id} has no completed backup")
 
 
 class DownloadError(OECError):

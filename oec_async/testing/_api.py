@@ -119,9 +119,7 @@ def build_api_app(sim: OECSimulator) -> web.Application:
             if rule.retry_after_in_body:
                 body["retry_after"] = rule.retry_after
             elif rule.retry_after_http_date:
-                headers["Retry-After"] = formatdate(
-                    time.time() + rule.retry_after, usegmt=True
-                )
+                headers["Retry-After"] = formatdate(time.time() + rule.retry_after, usegmt=True)
             else:
                 headers["Retry-After"] = f"{rule.retry_after:g}"
         return web.json_response(body, status=rule.status, headers=headers)
@@ -245,9 +243,7 @@ def build_api_app(sim: OECSimulator) -> web.Application:
                 "filestore_url": issued.get("filestore"),
                 "manifest_url": issued.get("manifest"),
                 "expires_in": int(ttl) if ttl >= 1 else ttl,
-                "expires_at": time.strftime(
-                    "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + ttl)
-                ),
+                "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + ttl)),
                 "use_streaming": False,
             }
         )

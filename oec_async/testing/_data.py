@@ -30,7 +30,11 @@ __all__ = [
 ]
 
 ARTIFACTS = ("database", "filestore", "manifest")
-DEFAULT_NAMES = {"database": "dump.sql", "filestore": "filestore.tar.gz", "manifest": "manifest.json"}
+DEFAULT_NAMES = {
+    "database": "dump.sql",
+    "filestore": "filestore.tar.gz",
+    "manifest": "manifest.json",
+}
 
 #: How the manifest of a backup may be written (API.md section 4), plus hostile ones.
 MANIFEST_VARIANTS = (
@@ -227,11 +231,15 @@ class World:
     ) -> SimEnvironment:
         """An environment with ``backups`` backups, newest first, covering every status
         and type (or exactly the given ``statuses``, newest first)."""
-        env = SimEnvironment(id=_seeded_uuid(self.rng), name=name or f"env-{len(self.environments)}")
+        env = SimEnvironment(
+            id=_seeded_uuid(self.rng), name=name or f"env-{len(self.environments)}"
+        )
         self.environments[env.id] = env
-        chosen = list(statuses) if statuses is not None else [
-            _STATUS_CYCLE[i % len(_STATUS_CYCLE)] for i in range(backups)
-        ]
+        chosen = (
+            list(statuses)
+            if statuses is not None
+            else [_STATUS_CYCLE[i % len(_STATUS_CYCLE)] for i in range(backups)]
+        )
         start = _BASE_TIME - timedelta(hours=len(self.environments))
         for i, status in enumerate(chosen):
             backup = SimBackup(
@@ -327,9 +335,13 @@ class World:
             "odoo_version": "17.0",
         }
         if variant in ("files_list", "files_list_path"):
-            name_key, size_key = ("path", "size") if variant == "files_list_path" else (
-                "name",
-                "bytes",
+            name_key, size_key = (
+                ("path", "size")
+                if variant == "files_list_path"
+                else (
+                    "name",
+                    "bytes",
+                )
             )
             doc["files"] = [
                 {

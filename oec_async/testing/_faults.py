@@ -8,6 +8,7 @@ means "every time"; otherwise a rule is used up after firing ``times`` times.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from typing import Literal
 
@@ -181,10 +182,8 @@ class Faults:
 
     async def wait_released(self, seconds: float | None) -> None:
         event = self._stall_release
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), seconds)
-        except TimeoutError:
-            pass
 
     # -- storage: the status line ------------------------------------------------------
 

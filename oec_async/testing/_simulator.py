@@ -83,8 +83,8 @@ class OECSimulator:
         self.host = host
         self._ports = (port, storage_port)
         self._own_dir = data_dir is None
-        self.data_dir = Path(data_dir) if data_dir is not None else Path(
-            tempfile.mkdtemp(prefix="oec-sim-")
+        self.data_dir = (
+            Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="oec-sim-"))
         )
         self.world = World(
             self.data_dir,
@@ -140,7 +140,7 @@ class OECSimulator:
         site = web.TCPSite(runner, self.host, port)
         await site.start()
         self._runners.append(runner)
-        server = site._server  # noqa: SLF001 - the only way to learn an ephemeral port
+        server = site._server  # the only way to learn an ephemeral port
         assert server is not None  # noqa: S101
         sockets: Any = getattr(server, "sockets", None) or []
         return int(sockets[0].getsockname()[1])
@@ -280,7 +280,8 @@ class OECSimulator:
         ]
 
     def count_bytes(self, record: RequestRecord, amount: int) -> None:
-        assert record.backup_id is not None and record.artifact is not None  # noqa: S101
+        assert record.backup_id is not None  # noqa: S101
+        assert record.artifact is not None  # noqa: S101
         key = (record.backup_id, record.artifact)
         served = self._bytes_served[key] = self._bytes_served.get(key, 0) + amount
         for waiter in [w for w in self._byte_waiters if w[0] == key and served >= w[1]]:

@@ -106,7 +106,11 @@ def build_storage_app(sim: OECSimulator, *, origin_name: str = "storage") -> web
         start, end, status = 0, obj.size, 200
         range_header = request.headers.get("Range")
         if_range = request.headers.get("If-Range")
-        if range_header and not ignore_range and (if_range is None or _if_range_holds(if_range, obj)):
+        if (
+            range_header
+            and not ignore_range
+            and (if_range is None or _if_range_holds(if_range, obj))
+        ):
             match = _RANGE.match(range_header.strip())
             if match:
                 first = int(match.group(1))
@@ -121,17 +125,17 @@ def build_storage_app(sim: OECSimulator, *, origin_name: str = "storage") -> web
         stream_rules = [r for r in sim.faults.stream if r.matches(backup.id, artifact)]
         length = end - start
         declared = length
-        for rule in stream_rules:
-            if rule.kind == "short_body" and end == obj.size:
-                rule.fire()
-                end -= rule.amount
+        for fault in stream_rules:
+            if fault.kind == "short_body" and end == obj.size:
+                fault.fire()
+                end -= fault.amount
                 length = declared = end - start
-            elif rule.kind == "lie_length":
-                rule.fire()
-                declared = length + rule.amount
+            elif fault.kind == "lie_length":
+                fault.fire()
+                declared = length + fault.amount
 
-        response = web.StreamResponse(status=status)
-        response.headers.update(
+        stream = web.StreamResponse(status=status)
+        stream.headers.update(
             {
                 "Accept-Ranges": "bytes",
                 "ETag": obj.etag,
@@ -142,13 +146,13 @@ def build_storage_app(sim: OECSimulator, *, origin_name: str = "storage") -> web
         )
         if status == 206:
             shown = start + 1 if wrong_range else start
-            response.headers["Content-Range"] = f"bytes {shown}-{end - 1}/{obj.size}"
+            stream.headers["Content-Range"] = f"bytes {shown}-{end - 1}/{obj.size}"
         record.range = range_header
-        await response.prepare(request)
-        await _send_body(request, response, record, obj, start, end, stream_rules)
+        await stream.prepare(request)
+        await _send_body(request, stream, record, obj, start, end, stream_rules)
         if declared != length:  # promised more than we sent: the connection just ends
             _hang_up(request)
-        return response
+        return stream
 
     async def _send_body(
         request: web.Request,

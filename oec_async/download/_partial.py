@@ -1,0 +1,110 @@
+"""A partial file and its sidecar: what is on disk, and which object those bytes are of.
+
+The sidecar records the object's identity (ETag, Last-Modified, size), not its URL: a
+freshly signed URL for the same object resumes, and a changed object never gets its new
+bytes spliced onto the old ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+__all__ = ["ObjectIdentity", "PartialFile"]
+
+_SIDECAR_VERSION = 1
+
+
+@attrs.frozen
+class ObjectIdentity:
+    etag: str | None
+    last_modified: str | None
+    size: int | None
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str], size: int | None) -> ObjectIdentity:
+        return cls(
+            etag=headers.get("ETag") or None,
+            last_modified=headers.get("Last-Modified") or None,
+            size=size,
+        )
+
+    @property
+    def strong_etag(self) -> str | None:
+        return self.etag if self.etag and not self.etag.startswith("W/") else None
+
+    @property
+    def if_range(self) -> str | None:
+        """The validator to send with ``If-Range``: a strong ETag, else the date."""
+        return self.strong_etag or self.last_modified
+
+    @property
+    def resumable(self) -> bool:
+        return self.if_range is not None and self.size is not None
+
+    def same_object(self, other: ObjectIdentity) -> bool:
+        """True unless a validator both sides know differs."""
+        if self.etag and other.etag and self.etag != other.etag:
+            return False
+        if self.etag is None or other.etag is None:  # only then is the date meaningful
+            lm_differs = self.last_modified and other.last_modified
+            if lm_differs and self.last_modified != other.last_modified:
+                return False
+        return not (self.size is not None and other.size is not None and self.size != other.size)
+
+
+class PartialFile:
+    """``<name>.part`` plus ``<name>.part.json``."""
+
+    def __init__(self, part: Path, sidecar: Path) -> None:
+        self.part = part
+        self.sidecar = sidecar
+
+    def load(self) -> tuple[int, ObjectIdentity | None]:
+        """``(offset, identity)`` to resume from, or ``(0, None)`` (and nothing left on
+        disk) when the partial cannot be trusted."""
+        try:
+            size = self.part.stat().st_size
+        except FileNotFoundError:
+            self.sidecar.unlink(missing_ok=True)
+            return 0, None
+        identity = self._read_sidecar()
+        if identity is None or not identity.resumable or size > (identity.size or 0):
+            self.discard()
+            return 0, None
+        return size, identity
+
+    def _read_sidecar(self) -> ObjectIdentity | None:
+        try:
+            raw: Any = json.loads(self.sidecar.read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(raw, dict) or raw.get("version") != _SIDECAR_VERSION:
+            return None
+        size = raw.get("size")
+        etag, last_modified = raw.get("etag"), raw.get("last_modified")
+        if not (size is None or (isinstance(size, int) and size >= 0)):
+            return None
+        if not all(v is None or isinstance(v, str) for v in (etag, last_modified)):
+            return None
+        return ObjectIdentity(etag=etag, last_modified=last_modified, size=size)
+
+    def save(self, identity: ObjectIdentity) -> None:
+        """Write the sidecar atomically (a crash leaves the old one or the new one)."""
+        temporary = self.sidecar.with_name(self.sidecar.name + ".tmp")
+        payload = json.dumps({"version": _SIDECAR_VERSION, **attrs.asdict(identity)})
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, payload.encode())
+        finally:
+            os.close(fd)
+        os.replace(temporary, self.sidecar)
+
+    def discard(self) -> None:
+        self.part.unlink(missing_ok=True)
+        self.sidecar.unlink(missing_ok=True)

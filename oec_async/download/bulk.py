@@ -1,0 +1,173 @@
+"""Pulling the newest backup of many environments at once, each failure isolated.
+
+Concurrency is bounded at two levels: ``concurrency`` environments in flight, and the
+client's storage connector (``max_connections`` overall, ``max_connections_per_host``),
+which every transfer of every environment shares. API calls of all environments go
+through the client's one rate limiter. One free-space ledger covers the whole batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from os import PathLike
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from oec_async._config import coerce_uuid
+from oec_async.download._disk import SpaceLedger
+from oec_async.download.backup import BackupDownload, DownloadOptions, download_backup
+from oec_async.download.progress import ProgressCallback, ProgressEvent
+from oec_async.errors import ConfigurationError, NoCompletedBackupError
+
+if TYPE_CHECKING:
+    from oec_async._client import OECClient
+
+__all__ = ["BatchProgress", "PullResult", "pull_latest"]
+
+logger = logging.getLogger("oec_async.download")
+
+
+@attrs.frozen
+class PullResult:
+    """What happened to one environment of a bulk pull."""
+
+    environment_id: uuid.UUID
+    backup_id: uuid.UUID | None
+    download: BackupDownload | None
+    error: Exception | None
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.download is not None
+
+
+@attrs.frozen
+class BatchProgress:
+    """A snapshot of a whole bulk pull, for a progress bar or a metrics exporter."""
+
+    environments_total: int
+    environments_done: int  # finished, successfully or not
+    environments_failed: int
+    environments_in_flight: int
+    bytes_done: int  # on disk, for files known so far
+    bytes_total: int  # of files whose size is known so far
+    bytes_transferred: int  # received over the network by this run
+    elapsed: float
+
+    @property
+    def throughput(self) -> float:
+        """Bytes received per second since the pull began."""
+        return self.bytes_transferred / self.elapsed if self.elapsed > 0 else 0.0
+
+
+class _BatchTracker:
+    def __init__(
+        self,
+        total: int,
+        per_file: ProgressCallback | None,
+        listener: Callable[[BatchProgress], None] | None,
+    ) -> None:
+        self.total = total
+        self.per_file = per_file
+        self.listener = listener
+        self.started = time.monotonic()
+        self.done = 0
+        self.failed = 0
+        self.in_flight = 0
+        self.files: dict[tuple[uuid.UUID, str], tuple[int, int | None]] = {}
+        self.transferred = 0
+
+    def on_event(self, event: ProgressEvent) -> None:
+        key = (event.backup_id, event.artifact)
+        previous, _ = self.files.get(key, (event.resumed_from, None))
+        if event.kind == "progress" and event.bytes_done > previous:
+            self.transferred += event.bytes_done - previous
+        self.files[key] = (event.bytes_done, event.total)
+        if self.per_file is not None:
+            self.per_file(event)
+        self.publish()
+
+    def snapshot(self) -> BatchProgress:
+        return BatchProgress(
+            environments_total=self.total,
+            environments_done=self.done,
+            environments_failed=self.failed,
+            environments_in_flight=self.in_flight,
+            bytes_done=sum(done for done, _ in self.files.values()),
+            bytes_total=sum(total or 0 for _, total in self.files.values()),
+            bytes_transferred=self.transferred,
+            elapsed=time.monotonic() - self.started,
+        )
+
+    def publish(self) -> None:
+        if self.listener is not None:
+            self.listener(self.snapshot())
+
+
+def _unique_ids(env_ids: Iterable[Any]) -> list[uuid.UUID]:
+    if isinstance(env_ids, str | bytes | uuid.UUID):
+        raise ConfigurationError("env_ids must be an iterable of environment ids")
+    unique: dict[uuid.UUID, None] = {}
+    for value in env_ids:
+        unique.setdefault(coerce_uuid(value, "environment id"), None)
+    return list(unique)
+
+
+async def pull_latest(
+    client: OECClient,
+    env_ids: Iterable[uuid.UUID | str],
+    dest: str | PathLike[str],
+    *,
+    concurrency: int = 4,
+    progress: ProgressCallback | None = None,
+    batch_progress: Callable[[BatchProgress], None] | None = None,
+    options: DownloadOptions | None = None,
+    **overrides: Any,
+) -> list[PullResult]:
+    """See :meth:`oec_async.OECClient.pull_latest`.
+
+    Results come back in input order (duplicates pulled once, reported once). Errors of
+    one environment are in its ``PullResult.error``; only cancellation (and bad arguments,
+    refused before any request) propagate.
+    """
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ConfigurationError("concurrency must be an integer >= 1")
+    ids = _unique_ids(env_ids)
+    opts = (options or DownloadOptions()).with_overrides(overrides)
+    ledger = SpaceLedger(opts.min_free_space)
+    tracker = _BatchTracker(len(ids), progress, batch_progress)
+    slots = asyncio.Semaphore(concurrency)
+
+    async def pull_one(env_id: uuid.UUID) -> PullResult:
+        async with slots:
+            tracker.in_flight += 1
+            started = time.monotonic()
+            backup_id: uuid.UUID | None = None
+            try:
+                backup = await client.latest_backup(env_id)
+                if backup is None:
+                    raise NoCompletedBackupError(env_id)
+                backup_id = backup.id
+                download = await download_backup(
+                    client, backup, dest, progress=tracker.on_event, options=opts, ledger=ledger
+                )
+                result = PullResult(env_id, backup_id, download, None, time.monotonic() - started)
+            except Exception as exc:  # isolated: recorded, never raised
+                logger.warning("environment %s: %s", env_id, exc)
+                tracker.failed += 1
+                result = PullResult(env_id, backup_id, None, exc, time.monotonic() - started)
+            finally:
+                tracker.in_flight -= 1
+            tracker.done += 1
+            tracker.publish()
+            return result
+
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(pull_one(env_id)) for env_id in ids]
+    return [task.result() for task in tasks]
