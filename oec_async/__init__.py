@@ -9,6 +9,8 @@
         result = await client.download_backup(latest, "backups/")
 """
 
+import logging
+
 from oec_async._client import OECClient
 from oec_async._version import __version__
 from oec_async.errors import (
@@ -66,3 +68,6 @@ __all__ = [
     "UnprocessableEntityError",
     "__version__",
 ]
+
+# A library logs, an application decides where logs go (and nothing prints by default).
+logging.getLogger("oec_async").addHandler(logging.NullHandler())

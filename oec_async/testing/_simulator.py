@@ -78,6 +78,7 @@ class OECSimulator:
         data_dir: str | Path | None = None,
         rate_limit: tuple[int, float] | None = (120, 60.0),
         storage_public_url: str | None = None,
+        bandwidth: float | None = None,
     ) -> None:
         self.seed = seed
         self.host = host
@@ -105,6 +106,7 @@ class OECSimulator:
         self.rate_buckets: dict[tuple[str, int], int] = {}
         self.rate_limited = 0
         self.url_ttl: float | None = None  # overrides expires_in for every URL issued
+        self.bandwidth = bandwidth  # bytes/s per storage response; None: as fast as possible
         self.storage_public_url = storage_public_url
         self.faults = Faults()
         self.requests: list[RequestRecord] = []

@@ -8,6 +8,7 @@ expired or tampered signatures with S3's XML ``AccessDenied`` (or GCS's 400
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from email.utils import parsedate_to_datetime
@@ -187,6 +188,8 @@ def build_storage_app(sim: OECSimulator, *, origin_name: str = "storage") -> web
                     position += len(data)
                     record.bytes_sent += len(data)
                     sim.count_bytes(record, len(data))
+                    if sim.bandwidth:  # per-connection cap, as object stores have
+                        await asyncio.sleep(len(data) / sim.bandwidth)
                 if cut is not None:
                     cuts.pop(0)
                     cut.fire()
