@@ -39,5 +39,9 @@ pytest: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m oec_async demo
 
+## benchmarks against curl, wget, aria2c and the shell recipe; rewrites benchmarks/RESULTS.md
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
+
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist

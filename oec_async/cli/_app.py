@@ -54,6 +54,27 @@ def _add_connection_args(parser: argparse.ArgumentParser) -> None:
         default=30.0,
         help="seconds before an API call fails or a silent download is resumed (default 30)",
     )
+    group.add_argument(
+        "--requests-per-minute",
+        type=int,
+        default=100,
+        metavar="N",
+        help="pace API calls under N per minute (default 100; 0: no pacing)",
+    )
+    group.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        default=16,
+        metavar="N",
+        help="storage connections open at once, overall (default 16)",
+    )
+    group.add_argument(
+        "--max-connections-per-host",
+        type=_positive_int,
+        default=8,
+        metavar="N",
+        help="storage connections open at once to one host (default 8)",
+    )
 
 
 def _add_output_args(parser: argparse.ArgumentParser, *, quiet: bool = True) -> None:
@@ -165,7 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _client(args: argparse.Namespace) -> OECClient:
-    return OECClient(api_key=args.api_key, base_url=args.base_url, timeout=args.timeout)
+    return OECClient(
+        api_key=args.api_key,
+        base_url=args.base_url,
+        timeout=args.timeout,
+        requests_per_minute=args.requests_per_minute or None,
+        max_connections=args.max_connections,
+        max_connections_per_host=args.max_connections_per_host,
+    )
 
 
 def _options(args: argparse.Namespace) -> DownloadOptions:

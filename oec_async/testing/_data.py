@@ -12,7 +12,7 @@ import json
 import random
 import tarfile
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -54,6 +54,7 @@ MANIFEST_VARIANTS = (
     "not_an_object",  # a JSON list
 )
 
+_VARIANT_ALGORITHMS = {"sha512": "sha512", "md5": "md5"}
 _BASE_TIME = datetime(2026, 5, 22, 18, 0, 0, tzinfo=UTC)
 _STATUS_CYCLE = (
     "running",
@@ -165,11 +166,25 @@ class SimEnvironment:
     backups: list[SimBackup] = attrs.Factory(list)  # newest first
 
 
-def _dump_bytes(size: int, seed: int) -> bytes:
+_BLOCK = 16 * 1024 * 1024
+
+
+def _dump_blocks(size: int, seed: int) -> Iterator[bytes]:
+    """Random bytes after a dump header, written block by block (memory stays flat for the
+    multi-GiB files of the benchmarks: past the first block, each block is the first one
+    with its own counter stamped in, which keeps generation at memory speed)."""
     header = b"-- PostgreSQL database dump (oec-async simulator)\n"
-    if size <= len(header):
-        return header[:size]
-    return header + random.Random(seed).randbytes(size - len(header))
+    rng = random.Random(seed)
+    base = header + rng.randbytes(max(0, min(size, _BLOCK) - len(header)))
+    yield base[:size]
+    position = len(base[:size])
+    counter = 0
+    while position < size:
+        counter += 1
+        stamp = f"-- block {seed}:{counter}\n".encode()
+        block = (stamp + base[len(stamp) :])[: size - position]
+        yield block
+        position += len(block)
 
 
 def _filestore_bytes(size: int, seed: int) -> bytes:
@@ -191,8 +206,23 @@ def _filestore_bytes(size: int, seed: int) -> bytes:
     return buffer.getvalue()
 
 
-def _checksum(data: bytes, algorithm: str) -> str:
-    return hashlib.new(algorithm, data).hexdigest()
+def _write_object(path: Path, blocks: Iterable[bytes], algorithms: set[str]) -> _Written:
+    hashers = {name: hashlib.new(name) for name in {"sha256", *algorithms}}
+    size = 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:
+        for block in blocks:
+            handle.write(block)
+            for hasher in hashers.values():
+                hasher.update(block)
+            size += len(block)
+    return _Written(size, {name: h.hexdigest() for name, h in hashers.items()})
+
+
+@attrs.frozen
+class _Written:
+    size: int
+    digests: dict[str, str]
 
 
 class World:
@@ -279,22 +309,29 @@ class World:
         directory = self.backup_dir(backup)
         directory.mkdir(parents=True, exist_ok=True)
         seed = backup.seed + backup.version * 7919
-        contents: dict[str, bytes] = {"database": _dump_bytes(backup.dump_size, seed)}
+        algorithms = {_VARIANT_ALGORITHMS.get(backup.manifest_variant, "sha256")}
+        sources: dict[str, Iterable[bytes]] = {
+            "database": _dump_blocks(backup.dump_size, seed)
+        }
         if backup.has_filestore:
-            contents["filestore"] = _filestore_bytes(backup.filestore_size, seed + 1)
-        contents["manifest"] = self._manifest_bytes(backup, contents)
+            sources["filestore"] = [_filestore_bytes(backup.filestore_size, seed + 1)]
+        written = {
+            artifact: _write_object(directory / backup.file_names[artifact], blocks, algorithms)
+            for artifact, blocks in sources.items()
+        }
+        manifest = self._manifest_bytes(backup, written)
+        written["manifest"] = _write_object(
+            directory / backup.file_names["manifest"], [manifest], set()
+        )
         now = datetime.now(UTC).replace(microsecond=0)
-        for artifact, data in contents.items():
-            path = directory / backup.file_names[artifact]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-            digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        for artifact, info in written.items():
+            sha256 = info.digests["sha256"]
             backup.objects[artifact] = StoredObject(
-                path=path,
-                size=len(data),
-                etag=f'"{digest}"',
+                path=directory / backup.file_names[artifact],
+                size=info.size,
+                etag=f'"{sha256[:32]}"',
                 last_modified=now,
-                sha256=hashlib.sha256(data).hexdigest(),
+                sha256=sha256,
             )
         return backup.objects
 
@@ -306,7 +343,7 @@ class World:
         backup.objects = {}
         self.ensure_objects(backup)
 
-    def _manifest_bytes(self, backup: SimBackup, contents: dict[str, bytes]) -> bytes:
+    def _manifest_bytes(self, backup: SimBackup, written: dict[str, _Written]) -> bytes:
         variant = backup.manifest_variant
         if variant == "invalid_json":
             return b'{"format_version": 1, "files": {"database": '
@@ -317,15 +354,14 @@ class World:
             names["database"] = "../../evil.sql"
         if variant == "absolute":
             names["database"] = "/etc/evil.sql"
-        algorithm = {"sha512": "sha512", "md5": "md5"}.get(variant, "sha256")
+        algorithm = _VARIANT_ALGORITHMS.get(variant, "sha256")
         entries = {
             artifact: {
                 "filename": names[artifact],
-                "size": len(data),
-                "hex": _checksum(data, algorithm),
+                "size": info.size,
+                "hex": info.digests[algorithm],
             }
-            for artifact, data in contents.items()
-            if artifact != "manifest"
+            for artifact, info in written.items()
         }
         doc: dict[str, Any] = {
             "format_version": 1,

@@ -1,0 +1,179 @@
+"""Bytes to disk and into the running hash, off the event loop, in parallel.
+
+The event loop only receives: for every buffer it gathers, one worker thread writes it
+(``pwritev`` of the received chunks, no joining copy) while another feeds it to the hash,
+in order. Up to ``max_inflight`` buffers are in flight, so memory stays bounded
+(``buffer_size * max_inflight`` per stream) while the three jobs overlap: on a two-core
+machine receiving, hashing and writing a GiB take about as long as the slowest of them.
+hashlib and os.pwritev release the GIL on large buffers, which is what makes this pay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from oec_async.download._disk import is_out_of_space
+from oec_async.download._layout import FILE_MODE
+from oec_async.errors import InsufficientSpaceError
+
+__all__ = ["Hashes", "StreamWriter", "hash_file", "write_at"]
+
+_READ_BLOCK = 4 * 1024 * 1024
+Chunk = bytes | bytearray | memoryview
+
+
+class Hashes:
+    """Running digests (always SHA-256, plus the manifest's algorithm) of bytes in order."""
+
+    def __init__(self, algorithms: set[str]) -> None:
+        self.hashers = {name: hashlib.new(name) for name in {"sha256", *algorithms}}
+
+    def update(self, data: Chunk) -> None:
+        for hasher in self.hashers.values():
+            hasher.update(data)
+
+    def update_all(self, chunks: Sequence[Chunk]) -> None:
+        for chunk in chunks:
+            self.update(chunk)
+
+    def hexdigest(self, algorithm: str) -> str | None:
+        hasher = self.hashers.get(algorithm)
+        return hasher.hexdigest() if hasher is not None else None
+
+
+def _no_space(exc: OSError, artifact: str) -> BaseException:
+    if is_out_of_space(exc):
+        return InsufficientSpaceError(
+            "the disk filled up while writing; the partial file is kept for a resume",
+            artifact=artifact,
+        )
+    return exc
+
+
+def write_at(fd: int, chunks: Sequence[Chunk], offset: int, artifact: str) -> None:
+    """Write ``chunks`` contiguously at ``offset`` (all of them, or raise)."""
+    total = sum(len(c) for c in chunks)
+    try:
+        done = os.pwritev(fd, chunks, offset) if len(chunks) > 1 else 0
+        if done < total:  # a short vectored write (rare), or a single chunk
+            rest = memoryview(b"".join(chunks) if len(chunks) > 1 else chunks[0])[done:]
+            while done < total:
+                written = os.pwrite(fd, rest, offset + done)
+                rest = rest[written:]
+                done += written
+    except OSError as exc:
+        raise _no_space(exc, artifact) from None
+
+
+def hash_file(path: Path, length: int, hashes: Hashes, start: int = 0) -> None:
+    """Feed ``length`` bytes of ``path`` from ``start`` to ``hashes`` (a resume's prefix)."""
+    with path.open("rb") as handle:
+        handle.seek(start)
+        remaining = length
+        while remaining > 0:
+            block = handle.read(min(_READ_BLOCK, remaining))
+            if not block:
+                raise OSError(f"{path.name} is shorter than expected")
+            hashes.update(block)
+            remaining -= len(block)
+
+
+class StreamWriter:
+    """Appends buffers to a file at increasing offsets, hashing them in order.
+
+    ``confirmed`` is the end of the prefix that is both written and hashed. When anything
+    fails, :meth:`close` cuts the file back to it, so file and hash never disagree (and
+    ``hashes_valid`` says whether the hash itself can still be trusted to continue).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        hashes: Hashes,
+        offset: int,
+        artifact: str,
+        *,
+        max_inflight: int = 4,
+    ) -> None:
+        self.artifact = artifact
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+        os.fchmod(self.fd, FILE_MODE)
+        self.hashes = hashes
+        self.confirmed = offset
+        self.hashes_valid = True
+        self._next = offset
+        self._max_inflight = max(1, max_inflight)
+        self._failed = False
+        # One thread per lane keeps each lane in order: writes land in sequence, and the
+        # hash sees the bytes in sequence.
+        self._write_lane = concurrent.futures.ThreadPoolExecutor(1, "oec-write")
+        self._hash_lane = concurrent.futures.ThreadPoolExecutor(1, "oec-hash")
+        self._inflight: collections.deque[
+            tuple[int, asyncio.Future[None], asyncio.Future[None]]
+        ] = collections.deque()
+
+    def truncate(self) -> None:
+        os.ftruncate(self.fd, 0)
+
+    def _write_job(self, chunks: list[Chunk], offset: int) -> None:
+        if self._failed:  # never write after a gap
+            raise OSError("an earlier write failed")
+        try:
+            write_at(self.fd, chunks, offset, self.artifact)
+        except BaseException:
+            self._failed = True
+            raise
+
+    async def write(self, chunks: list[Chunk]) -> None:
+        """Queue ``chunks`` (received in order) for writing and hashing."""
+        while len(self._inflight) >= self._max_inflight:
+            await self._retire_oldest()
+        size = sum(len(c) for c in chunks)
+        loop = asyncio.get_running_loop()
+        written = loop.run_in_executor(self._write_lane, self._write_job, chunks, self._next)
+        hashed = loop.run_in_executor(self._hash_lane, self.hashes.update_all, chunks)
+        self._next += size
+        self._inflight.append((self._next, written, hashed))
+
+    async def _retire_oldest(self) -> None:
+        end, written, hashed = self._inflight[0]
+        # Shielded: a cancelled caller cannot stop a thread; close() still waits for it.
+        await asyncio.shield(written)
+        await asyncio.shield(hashed)
+        self._inflight.popleft()
+        self.confirmed = end
+
+    async def drain(self) -> None:
+        while self._inflight:
+            await self._retire_oldest()
+
+    async def close(self) -> None:
+        """Wait for every job (whatever its fate), cut the file back to ``confirmed``,
+        close. Never raises for a job's failure: the caller already saw it, or will."""
+        try:
+            futures: list[asyncio.Future[Any]] = [
+                f for _, written, hashed in self._inflight for f in (written, hashed)
+            ]
+            if futures:
+                await asyncio.wait(futures)
+            while self._inflight:
+                end, written, hashed = self._inflight.popleft()
+                if written.exception() is None and hashed.exception() is None:
+                    self.confirmed = end
+                    continue
+                # A gap: the hash lane may have run past what reached the disk.
+                self.hashes_valid = False
+                self._inflight.clear()
+            if os.fstat(self.fd).st_size != self.confirmed:
+                os.ftruncate(self.fd, self.confirmed)
+        finally:
+            os.close(self.fd)
+            self._write_lane.shutdown(wait=False)
+            self._hash_lane.shutdown(wait=False)
