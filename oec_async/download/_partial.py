@@ -15,9 +15,13 @@ from typing import Any
 
 import attrs
 
-__all__ = ["ObjectIdentity", "PartialFile"]
+__all__ = ["ObjectIdentity", "PartialFile", "PartialState", "SegmentState"]
 
 _SIDECAR_VERSION = 1
+
+#: A segmented download's ranges as ``(start, end, position)``: bytes ``start..position``
+#: of ``start..end`` are on disk. ``None`` for a plain partial, whose length is its offset.
+SegmentState = list[tuple[int, int, int]]
 
 
 @attrs.frozen
@@ -58,6 +62,34 @@ class ObjectIdentity:
         return not (self.size is not None and other.size is not None and self.size != other.size)
 
 
+@attrs.frozen
+class PartialState:
+    offset: int  # bytes on disk (for a segmented partial: the sum over its ranges)
+    identity: ObjectIdentity | None
+    segments: SegmentState | None = None
+
+
+def _valid_segments(raw: Any, size: int) -> SegmentState | None:
+    """The ranges, if they tile ``0..size`` exactly and every position is inside its range."""
+    if not isinstance(raw, list) or not raw:
+        return None
+    segments: SegmentState = []
+    expected_start = 0
+    for item in sorted(raw, key=lambda r: r[0] if isinstance(r, list) and r else -1):
+        if not (
+            isinstance(item, list)
+            and len(item) == 3
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in item)
+        ):
+            return None
+        start, end, position = item
+        if start != expected_start or not start <= position <= end or end <= start:
+            return None
+        segments.append((start, end, position))
+        expected_start = end
+    return segments if expected_start == size else None
+
+
 class PartialFile:
     """``<name>.part`` plus ``<name>.part.json``."""
 
@@ -65,26 +97,40 @@ class PartialFile:
         self.part = part
         self.sidecar = sidecar
 
-    def load(self) -> tuple[int, ObjectIdentity | None]:
-        """``(offset, identity)`` to resume from, or ``(0, None)`` (and nothing left on
-        disk) when the partial cannot be trusted."""
+    def load(self) -> PartialState:
+        """Where to resume from; an empty state (and nothing left on disk) when the
+        partial cannot be trusted."""
         try:
             size = self.part.stat().st_size
         except FileNotFoundError:
             self.sidecar.unlink(missing_ok=True)
-            return 0, None
-        identity = self._read_sidecar()
+            return PartialState(0, None)
+        raw = self._read_sidecar()
+        identity = self._identity(raw)
         if identity is None or not identity.resumable or size > (identity.size or 0):
             self.discard()
-            return 0, None
-        return size, identity
+            return PartialState(0, None)
+        if raw.get("segments") is not None:
+            segments = _valid_segments(raw["segments"], identity.size or 0)
+            if segments is None or size != identity.size:
+                self.discard()
+                return PartialState(0, None)
+            done = sum(position - start for start, _, position in segments)
+            return PartialState(done, identity, segments)
+        return PartialState(size, identity)
 
-    def _read_sidecar(self) -> ObjectIdentity | None:
+    def _read_sidecar(self) -> dict[str, Any]:
         try:
             raw: Any = json.loads(self.sidecar.read_text())
         except (OSError, ValueError):
-            return None
+            return {}
         if not isinstance(raw, dict) or raw.get("version") != _SIDECAR_VERSION:
+            return {}
+        return raw
+
+    @staticmethod
+    def _identity(raw: dict[str, Any]) -> ObjectIdentity | None:
+        if not raw:
             return None
         size = raw.get("size")
         etag, last_modified = raw.get("etag"), raw.get("last_modified")
@@ -94,10 +140,16 @@ class PartialFile:
             return None
         return ObjectIdentity(etag=etag, last_modified=last_modified, size=size)
 
-    def save(self, identity: ObjectIdentity) -> None:
+    def save(self, identity: ObjectIdentity, segments: SegmentState | None = None) -> None:
         """Write the sidecar atomically (a crash leaves the old one or the new one)."""
         temporary = self.sidecar.with_name(self.sidecar.name + ".tmp")
-        payload = json.dumps({"version": _SIDECAR_VERSION, **attrs.asdict(identity)})
+        payload = json.dumps(
+            {
+                "version": _SIDECAR_VERSION,
+                **attrs.asdict(identity),
+                "segments": [list(s) for s in segments] if segments is not None else None,
+            }
+        )
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.write(fd, payload.encode())

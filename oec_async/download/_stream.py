@@ -2,35 +2,37 @@
 
 The steps, in the order they happen:
 
-1. **Look at the disk.** A ``.part`` with a trustworthy sidecar is resumed from its length;
-   anything else is discarded. The bytes already there are hashed once, now, so that the
-   end of the transfer needs no second read of the file.
+1. **Look at the disk.** A ``.part`` with a trustworthy sidecar is resumed; anything else
+   is discarded. A plain partial's bytes are hashed once, now, so that the end of the
+   transfer needs no second read of the file. A partial that is already complete is not
+   trusted as it is: its last byte is asked for again with ``If-Range``, which makes
+   storage confirm the object (206) or send the new one (200).
 2. **Ask for the rest.** ``Range: bytes=<offset>-`` with ``If-Range: <ETag or date>``.
    A 206 must carry the ``Content-Range`` we asked for and the same object identity; a
    200 (Range ignored, or If-Range failed because the object changed) restarts the file
    from zero *with that same response*; a 416 or a wrong ``Content-Range`` discards the
    partial and asks again from zero. Stale bytes are never mixed with new ones.
-3. **Stream to disk.** Chunks are gathered into buffers and each buffer is written and
-   hashed in a worker thread while the next one is read (two buffers in flight at most,
-   so memory is flat whatever the file size). A stall (no byte for ``timeout`` seconds)
-   or a dropped connection goes back to step 2 from the current offset, with backoff;
-   the attempt counter resets whenever bytes arrive.
+3. **Stream to disk.** The event loop only receives; worker threads write and hash each
+   buffer in order (:mod:`._writer`), a few buffers in flight at most, so memory is flat
+   whatever the file size. A large file whose storage honours ranges goes over several
+   connections instead (:mod:`._segments`). A stall (no byte for ``timeout`` seconds) or
+   a dropped connection goes back to step 2 from the current offset, with backoff; the
+   attempt counter resets whenever bytes arrive.
 4. **Expired URL.** Storage refusing the URL (403/400) makes the URL source renew all of
    the backup's URLs through the API, and the transfer goes on where it was.
 5. **Verify and rename.** The size and checksum are compared with the manifest. A mismatch
    throws the bytes away and fetches once more from zero; a second mismatch raises
    :class:`~oec_async.errors.IntegrityError`. Only a file that passed gets its final name
-   (after an fsync), so a final name always means a complete file.
+   (after an fsync), so a final name always means a complete, checked file.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,22 +41,20 @@ import attrs
 
 from oec_async._redact import redact_text, redact_url
 from oec_async._retry import RETRYABLE_STATUSES, RetryPolicy, server_retry_after
-from oec_async.download._disk import SpaceClaim, SpaceLedger, is_out_of_space
-from oec_async.download._layout import FILE_MODE, partial_path, sidecar_path
+from oec_async.download._disk import SpaceClaim, SpaceLedger
+from oec_async.download._layout import partial_path, sidecar_path
 from oec_async.download._partial import ObjectIdentity, PartialFile
+from oec_async.download._segments import Segment, SegmentedFetch, plan_segments
+from oec_async.download._signals import Expired, Mismatch, RangesIgnored, Restart, Transient
 from oec_async.download._urls import URLSource
+from oec_async.download._writer import Chunk, Hashes, StreamWriter, hash_file, write_at
 from oec_async.download.progress import EventKind, ProgressCallback, ProgressEvent
-from oec_async.errors import (
-    DownloadError,
-    InsufficientSpaceError,
-    IntegrityError,
-    StorageError,
-)
+from oec_async.errors import DownloadError, IntegrityError, StorageError
 
 if TYPE_CHECKING:
     import uuid
 
-__all__ = ["ArtifactTransfer", "TransferContext", "TransferOutcome", "Verdict"]
+__all__ = ["ArtifactTransfer", "SegmentPolicy", "TransferContext", "TransferOutcome", "Verdict"]
 
 logger = logging.getLogger("oec_async.download")
 
@@ -62,27 +62,15 @@ _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 _EXPIRED_STATUSES = frozenset({400, 401, 403})
 _GONE_STATUSES = frozenset({404, 410})
 _MAX_URL_REFRESHES = 3
-_PREFIX_BLOCK = 4 * 1024 * 1024
 
 
-class _Restart(Exception):
-    """Internal: the partial cannot be continued; discard it and start from zero."""
+@attrs.frozen
+class SegmentPolicy:
+    """When one file goes over several connections, and how many."""
 
-
-class _Transient(Exception):
-    """Internal: a passing failure; resume from the current offset after a backoff."""
-
-    def __init__(self, reason: str, delay: float | None = None) -> None:
-        super().__init__(reason)
-        self.delay = delay
-
-
-class _Expired(Exception):
-    """Internal: storage refused the URL; renew it."""
-
-
-class _Mismatch(Exception):
-    """Internal: the object is not what the manifest describes."""
+    connections: int = 4
+    threshold: int = 64 * 1024 * 1024  # files smaller than this use one stream
+    min_size: int = 8 * 1024 * 1024  # never split a range below this
 
 
 @attrs.define
@@ -99,6 +87,7 @@ class TransferContext:
     connect_timeout: float
     buffer_size: int
     progress: ProgressCallback | None
+    segments: SegmentPolicy = attrs.Factory(SegmentPolicy)
     ssl: Any = True
 
 
@@ -119,90 +108,6 @@ class TransferOutcome:
     verified: bool
     resumed_from: int
     bytes_transferred: int
-
-
-class _Hashes:
-    """Running digests of the bytes written so far, in order."""
-
-    def __init__(self, algorithms: set[str]) -> None:
-        self.hashers = {name: hashlib.new(name) for name in {"sha256", *algorithms}}
-
-    def update(self, data: bytes | bytearray | memoryview) -> None:
-        for hasher in self.hashers.values():
-            hasher.update(data)
-
-    def hexdigest(self, algorithm: str) -> str | None:
-        hasher = self.hashers.get(algorithm)
-        return hasher.hexdigest() if hasher is not None else None
-
-
-class _Writer:
-    """Sequential writes at an offset, hashed in the same worker-thread hop.
-
-    At most one write is in flight while the caller gathers the next buffer. ``confirmed``
-    counts the bytes that are both on disk and in the running hash: after any failure the
-    file is cut back to it, so the hash and the file never disagree and a resume needs no
-    re-read of what is already there.
-    """
-
-    def __init__(self, path: Path, hashes: _Hashes, offset: int, artifact: str) -> None:
-        self.artifact = artifact
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
-        os.fchmod(self.fd, FILE_MODE)
-        self.hashes = hashes
-        self.confirmed = offset
-        self._next = offset
-        self._pending: asyncio.Future[None] | None = None
-
-    def _write_sync(self, data: bytearray, offset: int) -> None:
-        view = memoryview(data)
-        done = 0
-        try:
-            while done < len(view):
-                done += os.pwrite(self.fd, view[done:], offset + done)
-        except OSError as exc:
-            if is_out_of_space(exc):
-                raise InsufficientSpaceError(
-                    "the disk filled up while writing; the partial file is kept for a resume",
-                    artifact=self.artifact,
-                ) from None
-            raise
-        self.hashes.update(data)
-        self.confirmed = offset + len(data)
-
-    async def write(self, data: bytearray) -> None:
-        await self.drain()
-        offset, self._next = self._next, self._next + len(data)
-        loop = asyncio.get_running_loop()
-        self._pending = loop.run_in_executor(None, self._write_sync, data, offset)
-
-    async def drain(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            await pending
-
-    async def close(self) -> None:
-        """Wait for the write in flight (whatever its fate), cut the file back to what is
-        confirmed, and close."""
-        try:
-            if self._pending is not None:
-                await asyncio.wait([self._pending])
-                self._pending = None
-            if os.fstat(self.fd).st_size != self.confirmed:
-                os.ftruncate(self.fd, self.confirmed)
-        finally:
-            os.close(self.fd)
-
-
-def _hash_prefix(path: Path, length: int, hashes: _Hashes) -> None:
-    with path.open("rb") as handle:
-        remaining = length
-        while remaining > 0:
-            block = handle.read(min(_PREFIX_BLOCK, remaining))
-            if not block:
-                raise OSError(f"{path.name} is shorter than expected")
-            hashes.update(block)
-            remaining -= len(block)
 
 
 def _parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
@@ -238,15 +143,17 @@ class ArtifactTransfer:
         self.offset = 0
         self.total: int | None = None
         self.identity: ObjectIdentity | None = None
-        self.hashes: _Hashes | None = None
+        self.segments: list[Segment] | None = None
+        self.hashes: Hashes | None = None
         self.resumed_from = 0
         self.bytes_transferred = 0
         self._claim: SpaceClaim | None = None
         self._url_refreshes = 0
+        self._single_stream_only = False
 
     # -- reporting -----------------------------------------------------------------------
 
-    def _emit(self, kind: EventKind) -> None:
+    def emit(self, kind: EventKind) -> None:
         if self.ctx.progress is None:
             return
         self.ctx.progress(
@@ -261,12 +168,29 @@ class ArtifactTransfer:
             )
         )
 
+    def report_written(self, amount: int) -> None:
+        """``amount`` more bytes are on disk (called by the segmented fetch)."""
+        if self._claim is not None:
+            self._claim.consumed(amount)
+        self.emit("progress")
+
     # -- the whole job -------------------------------------------------------------------
 
     async def run(self) -> TransferOutcome:
-        self.offset, self.identity = self.partial.load()
-        self.resumed_from = self.offset
+        state = self.partial.load()
+        self.offset, self.identity = state.offset, state.identity
         self.total = self.identity.size if self.identity else None
+        if state.segments is not None:
+            self.segments = [Segment(*s) for s in state.segments]
+        if self.identity is not None and 0 < self.offset == self.identity.size:
+            # A complete partial left by an earlier run is not trusted as it is: the object
+            # may have changed since. Its last byte is asked for again with If-Range, so
+            # storage either confirms the object (206) or sends the new one (200).
+            self.segments = None
+            self.partial.save(self.identity)
+            await asyncio.to_thread(os.truncate, self.partial.part, self.offset - 1)
+            self.offset -= 1
+        self.resumed_from = self.offset
         if self.offset:
             logger.debug("%s: resuming from byte %d", self.artifact, self.offset)
         mismatches = 0
@@ -274,11 +198,12 @@ class ArtifactTransfer:
             while True:
                 try:
                     await self._fetch()
+                    self.emit("verifying")
                     verdict = await self._verify(self)
                     if verdict.ok:
                         return await self._finalize(verdict)
                     problem = verdict.problem or "does not match the manifest"
-                except _Mismatch as exc:
+                except Mismatch as exc:
                     problem = str(exc)
                 mismatches += 1
                 logger.warning("%s: %s; discarding the bytes", self.artifact, problem)
@@ -297,8 +222,9 @@ class ArtifactTransfer:
         self.offset = 0
         self.identity = None
         self.total = None
+        self.segments = None
         self.hashes = None
-        self._emit("restart")
+        self.emit("restart")
 
     def digest(self, algorithm: str) -> str | None:
         """The streamed digest of the complete ``.part`` for ``algorithm`` (None if that
@@ -308,8 +234,8 @@ class ArtifactTransfer:
     async def digest_by_reading(self, algorithm: str) -> str:
         """Digest by a second read of the file: only for a manifest whose algorithm was
         not known when streaming began."""
-        hashes = _Hashes({algorithm})
-        await asyncio.to_thread(_hash_prefix, self.partial.part, self.offset, hashes)
+        hashes = Hashes({algorithm})
+        await asyncio.to_thread(hash_file, self.partial.part, self.offset, hashes)
         digest = hashes.hexdigest(algorithm)
         assert digest is not None  # noqa: S101
         return digest
@@ -320,13 +246,14 @@ class ArtifactTransfer:
             sha256 = await self.digest_by_reading("sha256")
         fd = os.open(self.partial.part, os.O_RDONLY)
         try:
-            await asyncio.to_thread(os.fsync, fd)
+            # Shielded: cancelling must not close the descriptor under a running fsync.
+            await asyncio.shield(asyncio.to_thread(os.fsync, fd))
         finally:
             os.close(fd)
         os.replace(self.partial.part, self.final)
         self.partial.sidecar.unlink(missing_ok=True)
         _fsync_dir(self.final.parent)
-        self._emit("done")
+        self.emit("done")
         return TransferOutcome(
             path=self.final,
             size=self.offset,
@@ -347,15 +274,18 @@ class ArtifactTransfer:
                 return
             progressed_from = self.offset
             try:
-                await self._attempt()
+                if self.segments is not None:
+                    await self._fetch_segmented(None)
+                else:
+                    await self._attempt()
                 continue  # loop back: complete now, or the body ended early
-            except _Restart as exc:
+            except Restart as exc:
                 logger.info("%s: %s; restarting from zero", self.artifact, exc)
                 self._start_over()
                 failures += 1
                 delay = None
                 reason = str(exc)
-            except _Expired:
+            except Expired:
                 self._url_refreshes += 1
                 if self._url_refreshes > _MAX_URL_REFRESHES:
                     raise StorageError(
@@ -363,7 +293,7 @@ class ArtifactTransfer:
                         artifact=self.artifact,
                     ) from None
                 continue
-            except _Transient as exc:
+            except Transient as exc:
                 failures += 1
                 delay, reason = exc.delay, str(exc)
             except (aiohttp.ClientError, TimeoutError) as exc:
@@ -388,15 +318,24 @@ class ArtifactTransfer:
                 failures,
                 wait,
             )
-            self._emit("retry")
+            self.emit("retry")
             await asyncio.sleep(wait)
 
     async def _ensure_hashes(self) -> None:
         """Hash the bytes already on disk, once, before appending to them."""
         if self.hashes is None:
-            self.hashes = _Hashes(self._algorithms())
+            self.hashes = Hashes(self._algorithms())
             if self.offset:
-                await asyncio.to_thread(_hash_prefix, self.partial.part, self.offset, self.hashes)
+                await asyncio.to_thread(hash_file, self.partial.part, self.offset, self.hashes)
+
+    def stream_timeout(self) -> aiohttp.ClientTimeout:
+        # No total limit, ever: a multi-GB dump may take hours. A silent socket is a stall.
+        return aiohttp.ClientTimeout(
+            total=None, sock_connect=self.ctx.connect_timeout, sock_read=self.ctx.idle_timeout
+        )
+
+    def _may_segment(self) -> bool:
+        return self.ctx.segments.connections > 1 and not self._single_stream_only
 
     async def _attempt(self) -> None:
         """One request: headers checked, then the body streamed to disk."""
@@ -409,11 +348,8 @@ class ArtifactTransfer:
             headers["Range"] = f"bytes={self.offset}-"
             if self.identity.if_range:
                 headers["If-Range"] = self.identity.if_range
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=self.ctx.connect_timeout, sock_read=self.ctx.idle_timeout
-        )
         async with self.ctx.session.get(
-            url, headers=headers, timeout=timeout, ssl=self.ctx.ssl
+            url, headers=headers, timeout=self.stream_timeout(), ssl=self.ctx.ssl
         ) as resp:
             logger.debug(
                 "GET %s [%s] -> %d",
@@ -423,16 +359,51 @@ class ArtifactTransfer:
             )
             if resp.status in _EXPIRED_STATUSES:
                 await self.ctx.urls.refresh(generation)
-                raise _Expired
-            self._check_status(resp)
+                raise Expired
+            self.check_status(resp)
             self._accept_headers(resp, resuming)
-            await self._stream_body(resp)
+            if self._segmentable(resp, resuming):
+                assert self.total is not None  # noqa: S101
+                self.segments = plan_segments(self.total, self.ctx.segments.connections)
+                await self._fetch_segmented(resp)
+            else:
+                await self._stream_body(resp)
 
-    def _check_status(self, resp: aiohttp.ClientResponse) -> None:
+    def _segmentable(self, resp: aiohttp.ClientResponse, resuming: bool) -> bool:
+        """A fresh, large object from storage that says it serves ranges: this response
+        feeds the first range, ranged requests fetch the others (a 200 to one of them
+        falls back to a single stream)."""
+        return (
+            not resuming
+            and resp.status == 200
+            and resp.headers.get("Accept-Ranges", "").strip().lower() == "bytes"
+            and self._may_segment()
+            and self.total is not None
+            and self.total >= self.ctx.segments.threshold
+            and self.identity is not None
+            and self.identity.resumable
+        )
+
+    async def _fetch_segmented(self, first: aiohttp.ClientResponse | None) -> None:
+        assert self.segments is not None  # noqa: S101
+        # The in-order hash of a segmented file starts from byte 0 and follows the ranges.
+        self.hashes = Hashes(self._algorithms())
+        fetch = SegmentedFetch(self, self.segments, self.ctx.segments.connections)
+        try:
+            await fetch.run(first)
+        except RangesIgnored:
+            self._single_stream_only = True
+            raise Restart("storage ignored Range on a segment; continuing as one stream") from None
+        finally:
+            self.offset = fetch.done_bytes()
+            if not fetch.complete:
+                self.hashes = None  # the next attempt rebuilds it from byte 0
+
+    def check_status(self, resp: aiohttp.ClientResponse) -> None:
         if resp.status in (200, 206):
             return
         if resp.status == 416:
-            raise _Restart("storage answered 416 Range Not Satisfiable")
+            raise Restart("storage answered 416 Range Not Satisfiable")
         if resp.status in _GONE_STATUSES:
             raise StorageError(
                 f"storage has no such object (HTTP {resp.status})",
@@ -442,7 +413,7 @@ class ArtifactTransfer:
         if resp.status in RETRYABLE_STATUSES:
             asked = server_retry_after(resp.headers)
             delay = min(asked, self.ctx.policy.max_wait) if asked is not None else None
-            raise _Transient(f"storage answered HTTP {resp.status}", delay)
+            raise Transient(f"storage answered HTTP {resp.status}", delay)
         raise StorageError(
             f"storage answered HTTP {resp.status}", artifact=self.artifact, status=resp.status
         )
@@ -455,18 +426,18 @@ class ArtifactTransfer:
         if resp.status == 206:
             parsed = _parse_content_range(resp.headers.get("Content-Range"))
             if parsed is None:
-                raise _Restart("206 without a usable Content-Range")
+                raise Restart("206 without a usable Content-Range")
             start, end, total = parsed
             fresh = ObjectIdentity.from_headers(resp.headers, total)
             expected_start = self.offset if resuming else 0
             if start != expected_start or total is None or end != total - 1:
-                raise _Restart(
+                raise Restart(
                     f"Content-Range {start}-{end}/{total} does not continue byte {self.offset}"
                 )
             if resuming:
                 assert self.identity is not None  # noqa: S101
                 if not self.identity.same_object(fresh):
-                    raise _Restart("the object changed since the partial was written")
+                    raise Restart("the object changed since the partial was written")
                 self._begin(self.identity, total)
                 return
             self._begin_fresh(fresh, total)
@@ -482,7 +453,7 @@ class ArtifactTransfer:
     def _begin_fresh(self, identity: ObjectIdentity, total: int | None) -> None:
         self.partial.discard()
         self.offset = 0
-        self.hashes = _Hashes(self._algorithms())
+        self.hashes = Hashes(self._algorithms())
         self._begin(identity, total)
         if identity.resumable:
             self.partial.save(identity)
@@ -490,9 +461,9 @@ class ArtifactTransfer:
     def _begin(self, identity: ObjectIdentity, total: int | None) -> None:
         expected = self._expected_size()
         if expected is not None and total is not None and expected != total:
-            raise _Mismatch(f"storage holds {total} bytes, the manifest says {expected}")
+            raise Mismatch(f"storage holds {total} bytes, the manifest says {expected}")
         if self._max_size is not None and total is not None and total > self._max_size:
-            raise _Mismatch(f"{total} bytes is more than the {self._max_size} accepted")
+            raise Mismatch(f"{total} bytes is more than the {self._max_size} accepted")
         self.identity = identity
         self.total = total
         remaining = (total - self.offset) if total is not None else 0
@@ -500,62 +471,80 @@ class ArtifactTransfer:
             self._claim.release()
             self._claim = None
         self._claim = self.ctx.ledger.claim(self.final.parent, remaining, artifact=self.artifact)
-        self._emit("start")
+        self.emit("start")
 
     async def _stream_body(self, resp: aiohttp.ClientResponse) -> None:
         assert self.hashes is not None  # noqa: S101
-        writer = _Writer(self.partial.part, self.hashes, self.offset, self.artifact)
-        buffer = bytearray()
+        writer = StreamWriter(
+            self.partial.part,
+            self.hashes,
+            self.offset,
+            self.artifact,
+            on_confirmed=self._confirmed,
+        )
+        chunks: list[Chunk] = []
+        gathered = 0
         size = self.ctx.buffer_size
         limit = self.total if self.total is not None else self._max_size
-        written_before = self.offset
+        written_before = received = self.offset
         try:
             if self.offset == 0:
-                os.ftruncate(writer.fd, 0)
+                writer.truncate()
             async for chunk in resp.content.iter_any():
-                if limit is not None and writer.confirmed + len(buffer) + len(chunk) > limit:
-                    if self.total is None:
-                        raise _Mismatch(f"larger than the {limit} bytes accepted for this file")
-                    raise _Restart("storage sent more bytes than the object holds")
-                buffer += chunk
                 self.bytes_transferred += len(chunk)
-                if len(buffer) >= size:
-                    await self._write(writer, buffer)
-                    buffer = bytearray()
-            if buffer:
-                await self._write(writer, buffer)
+                received += len(chunk)
+                if limit is not None and received > limit:
+                    if self.total is None:
+                        raise Mismatch(f"larger than the {limit} bytes accepted for this file")
+                    raise Restart("storage sent more bytes than the object holds")
+                chunks.append(chunk)
+                gathered += len(chunk)
+                if gathered >= size:
+                    await self._queue(writer, chunks)
+                    chunks, gathered = [], 0
+            if chunks:
+                await self._queue(writer, chunks)
+                chunks, gathered = [], 0
             await writer.drain()
-            self.offset = writer.confirmed
-            self._emit("progress")
-        except (aiohttp.ClientError, TimeoutError):
-            # The connection failed, but every byte already received is good: keep it, so
-            # the resume starts where the bytes stopped, not where the last buffer did.
-            if buffer:
-                await self._write(writer, buffer)
-                await writer.drain()
+        except (aiohttp.ClientError, TimeoutError, asyncio.CancelledError):
+            # The connection failed (or we are cancelled), but every byte already received
+            # is good: keep it, so a resume starts where the bytes stopped.
+            if chunks:
+                await asyncio.shield(writer.write(chunks))
             raise
         finally:
             await writer.close()
             self.offset = writer.confirmed
+            if not writer.hashes_valid:
+                self.hashes = None  # rebuilt from the disk by the next attempt
             if self._claim is not None:
                 self._claim.consumed(self.offset - written_before)
+            self.emit("progress")
         if self.total is None:
             self.total = self.offset  # no length announced: the end of the body is the end
         elif self.offset < self.total:
-            raise _Transient(f"body ended at byte {self.offset} of {self.total}")
+            raise Transient(f"body ended at byte {self.offset} of {self.total}")
 
-    async def _write(self, writer: _Writer, buffer: bytearray) -> None:
-        await writer.write(buffer)
-        if writer.confirmed != self.offset:
-            self.offset = writer.confirmed
-            self._emit("progress")
+    async def _queue(self, writer: StreamWriter, chunks: list[Chunk]) -> None:
+        await writer.write(chunks)
 
+    def _confirmed(self, offset: int) -> None:
+        """The writer has ``offset`` bytes on disk and hashed."""
+        if offset != self.offset:
+            self.offset = offset
+            self.emit("progress")
 
-def _size_on_disk(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
+    def write_at(self, fd: int, chunks: Sequence[Chunk], offset: int) -> None:
+        """Blocking write for the segmented fetch (run in a worker thread)."""
+        write_at(fd, chunks, offset, self.artifact)
+
+    @property
+    def min_segment_size(self) -> int:
+        return self.ctx.segments.min_size
+
+    @staticmethod
+    def restart_error(reason: str) -> Restart:
+        return Restart(reason)
 
 
 def _fsync_dir(directory: Path) -> None:

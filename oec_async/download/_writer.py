@@ -15,7 +15,7 @@ import collections
 import concurrent.futures
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,7 @@ class StreamWriter:
         artifact: str,
         *,
         max_inflight: int = 4,
+        on_confirmed: Callable[[int], None] | None = None,
     ) -> None:
         self.artifact = artifact
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
@@ -110,6 +111,7 @@ class StreamWriter:
         self.hashes_valid = True
         self._next = offset
         self._max_inflight = max(1, max_inflight)
+        self._on_confirmed = on_confirmed
         self._failed = False
         # One thread per lane keeps each lane in order: writes land in sequence, and the
         # hash sees the bytes in sequence.
@@ -141,14 +143,34 @@ class StreamWriter:
         hashed = loop.run_in_executor(self._hash_lane, self.hashes.update_all, chunks)
         self._next += size
         self._inflight.append((self._next, written, hashed))
+        # Progress is reported as soon as bytes are on disk, not when the next buffer comes
+        # (which, on a stalled connection, may be never).
+        written.add_done_callback(self._advance)
+        hashed.add_done_callback(self._advance)
+
+    def _advance(self, _: object = None) -> None:
+        """Move ``confirmed`` over every leading buffer that is written and hashed."""
+        moved = False
+        while self._inflight:
+            end, written, hashed = self._inflight[0]
+            if not (written.done() and hashed.done()):
+                break
+            if written.cancelled() or hashed.cancelled():
+                break
+            if written.exception() is not None or hashed.exception() is not None:
+                break
+            self._inflight.popleft()
+            self.confirmed = end
+            moved = True
+        if moved and self._on_confirmed is not None:
+            self._on_confirmed(self.confirmed)
 
     async def _retire_oldest(self) -> None:
-        end, written, hashed = self._inflight[0]
+        _, written, hashed = self._inflight[0]
         # Shielded: a cancelled caller cannot stop a thread; close() still waits for it.
         await asyncio.shield(written)
         await asyncio.shield(hashed)
-        self._inflight.popleft()
-        self.confirmed = end
+        self._advance()
 
     async def drain(self) -> None:
         while self._inflight:

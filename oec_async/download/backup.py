@@ -39,7 +39,13 @@ from oec_async.download._layout import (
 )
 from oec_async.download._lock import DirectoryLock
 from oec_async.download._record import CompletionRecord, RecordedFile
-from oec_async.download._stream import ArtifactTransfer, TransferContext, TransferOutcome, Verdict
+from oec_async.download._stream import (
+    ArtifactTransfer,
+    SegmentPolicy,
+    TransferContext,
+    TransferOutcome,
+    Verdict,
+)
 from oec_async.download._urls import URLSource, url_of
 from oec_async.download.manifest import MAX_MANIFEST_BYTES, Manifest, ManifestEntry, parse_manifest
 from oec_async.download.progress import ProgressCallback, ProgressEvent
@@ -81,6 +87,9 @@ class DownloadOptions:
       up; any byte received resets the count.
     - ``buffer_size``: bytes gathered before each write (and hash) in a worker thread.
     - ``url_refresh_margin``: renew URLs this many seconds before they expire.
+    - ``segments``: connections for one large file (1: never split); a file is split only
+      when it is at least ``segment_threshold`` bytes and storage proves it honours
+      ``Range``; ranges are never split below ``min_segment_size``.
     """
 
     expires_in: int = attrs.field(default=3600)
@@ -91,6 +100,9 @@ class DownloadOptions:
     retries: int = attrs.field(default=5, validator=_not_negative)
     buffer_size: int = attrs.field(default=1024 * 1024, validator=_positive)
     url_refresh_margin: float = attrs.field(default=60.0, validator=_not_negative)
+    segments: int = attrs.field(default=4, validator=_positive)
+    segment_threshold: int = attrs.field(default=64 * 1024 * 1024, validator=_not_negative)
+    min_segment_size: int = attrs.field(default=8 * 1024 * 1024, validator=_positive)
 
     @expires_in.validator
     def _check_expires_in(self, _: attrs.Attribute[int], value: int) -> None:
@@ -348,6 +360,11 @@ class _BackupJob:
             connect_timeout=self.client.connect_timeout,
             buffer_size=options.buffer_size,
             progress=self.progress,
+            segments=SegmentPolicy(
+                connections=options.segments,
+                threshold=options.segment_threshold,
+                min_size=options.min_segment_size,
+            ),
             ssl=self.client.ssl,
         )
         transfers = {a: self.make_transfer(ctx, a, name) for a, name in names.items()}

@@ -86,6 +86,8 @@ def _safe_name(value: Any) -> str:
             f"refusing file name {shown!r}: it points outside the backup folder",
             artifact="manifest",
         )
+    if not path.name:  # "." names the folder itself, not a file in it
+        raise ManifestError("a file entry has no usable name", artifact="manifest")
     return path.name
 
 
@@ -158,6 +160,8 @@ def parse_manifest(data: bytes) -> Manifest:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ManifestError(f"manifest is not valid JSON ({exc})", artifact="manifest") from None
+    except RecursionError:  # hostile nesting: a few KiB of brackets exhaust the stack
+        raise ManifestError("manifest is nested too deeply", artifact="manifest") from None
     if not isinstance(doc, dict):
         raise ManifestError("manifest is not a JSON object", artifact="manifest")
 
