@@ -7,7 +7,7 @@ import os
 import uuid
 from urllib.parse import urlsplit
 
-from oec_async._redact import KEY_PATTERN
+from oec_async._redact import KEY_PATTERN, redact_text
 from oec_async.errors import ConfigurationError
 
 __all__ = [
@@ -89,8 +89,13 @@ def coerce_uuid(value: object, name: str) -> uuid.UUID:
             return uuid.UUID(value.strip())
         except ValueError:
             pass
-    shown = value if isinstance(value, str) and len(value) <= 64 else type(value).__name__
-    raise ConfigurationError(f"{name} must be a UUID, got {shown!r}")
+    # A short string is echoed to help the caller, unless it is a secret passed by mistake
+    # (a key where an id belongs): messages end up in cron mails and CI logs.
+    if isinstance(value, str) and len(value) <= 64:
+        shown = repr(redact_text(value))
+    else:
+        shown = type(value).__name__
+    raise ConfigurationError(f"{name} must be a UUID, got {shown}")
 
 
 def check_expires_in(expires_in: int) -> int:

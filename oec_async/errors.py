@@ -55,8 +55,21 @@ __all__ = [
 ]
 
 
+def _rebuild(cls: type[OECError], args: tuple[Any, ...], state: dict[str, Any]) -> OECError:
+    exc = cls.__new__(cls, *args)
+    Exception.__init__(exc, *args)
+    exc.__dict__.update(state)
+    return exc
+
+
 class OECError(Exception):
     """Base class of every error raised by oec_async."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The subclasses take keyword-only arguments, which the default reduction
+        # (``cls(*args)``) cannot supply: without this, pickling (multiprocessing,
+        # concurrent.futures) and copy.copy of an error raise TypeError.
+        return (_rebuild, (type(self), self.args, self.__dict__))
 
 
 class ConfigurationError(OECError, ValueError):

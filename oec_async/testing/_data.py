@@ -310,9 +310,7 @@ class World:
         directory.mkdir(parents=True, exist_ok=True)
         seed = backup.seed + backup.version * 7919
         algorithms = {_VARIANT_ALGORITHMS.get(backup.manifest_variant, "sha256")}
-        sources: dict[str, Iterable[bytes]] = {
-            "database": _dump_blocks(backup.dump_size, seed)
-        }
+        sources: dict[str, Iterable[bytes]] = {"database": _dump_blocks(backup.dump_size, seed)}
         if backup.has_filestore:
             sources["filestore"] = [_filestore_bytes(backup.filestore_size, seed + 1)]
         written = {

@@ -112,6 +112,7 @@ class OECSimulator:
         self.requests: list[RequestRecord] = []
         self.storage_in_flight = 0
         self.storage_peak_in_flight = 0
+        self._in_flight: set[int] = set()
         self.expired_refusals = 0
         self.urls_issued = 0
         self._secret = rng.randbytes(32)
@@ -129,16 +130,18 @@ class OECSimulator:
     async def start(self) -> Self:
         api_port, storage_port = self._ports
         api = await self._serve(build_api_app(self), api_port)
-        storage = await self._serve(build_storage_app(self), storage_port)
-        alt = await self._serve(build_storage_app(self, origin_name="storage-alt"), 0)
+        storage = await self._serve(build_storage_app(self), storage_port, storage=True)
+        alt = await self._serve(build_storage_app(self, origin_name="storage-alt"), 0, storage=True)
         self.base_url = f"http://{self.host}:{api}{API_PREFIX}"
         self.storage_url = f"http://{self.host}:{storage}"
         self.alt_storage_url = f"http://{self.host}:{alt}"
         return self
 
-    async def _serve(self, app: web.Application, port: int) -> int:
+    async def _serve(self, app: web.Application, port: int, *, storage: bool = False) -> int:
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
+        if storage and runner.server is not None:
+            self._watch_disconnects(runner.server)
         site = web.TCPSite(runner, self.host, port)
         await site.start()
         self._runners.append(runner)
@@ -255,6 +258,26 @@ class OECSimulator:
         return None
 
     # -- what was seen -------------------------------------------------------------------
+
+    def _watch_disconnects(self, server: Any) -> None:
+        """A request stops counting as in flight the moment its client hangs up, not when
+        the handler notices (it may be asleep in a bandwidth cap or a stall)."""
+        original = server.connection_lost
+
+        def connection_lost(handler: Any, exc: BaseException | None) -> None:
+            self.end_in_flight(handler)
+            original(handler, exc)
+
+        server.connection_lost = connection_lost
+
+    def begin_in_flight(self, connection: Any) -> None:
+        self._in_flight.add(id(connection))
+        self.storage_in_flight = len(self._in_flight)
+        self.storage_peak_in_flight = max(self.storage_peak_in_flight, self.storage_in_flight)
+
+    def end_in_flight(self, connection: Any) -> None:
+        self._in_flight.discard(id(connection))
+        self.storage_in_flight = len(self._in_flight)
 
     def record(self, server: str, request: web.Request) -> RequestRecord:
         entry = RequestRecord(

@@ -54,14 +54,13 @@ def build_storage_app(sim: OECSimulator, *, origin_name: str = "storage") -> web
 
     async def serve(request: web.Request) -> web.StreamResponse:
         record = sim.record(origin_name, request)
-        sim.storage_in_flight += 1
-        sim.storage_peak_in_flight = max(sim.storage_peak_in_flight, sim.storage_in_flight)
+        sim.begin_in_flight(request.protocol)
         try:
             response = await _serve(request, record)
             record.status = response.status
             return response
         finally:
-            sim.storage_in_flight -= 1
+            sim.end_in_flight(request.protocol)
 
     async def _serve(request: web.Request, record: RequestRecord) -> web.StreamResponse:
         found = sim.resolve_object_path(request.path)
@@ -149,6 +148,7 @@ def build_storage_app(sim: OECSimulator, *, origin_name: str = "storage") -> web
             shown = start + 1 if wrong_range else start
             stream.headers["Content-Range"] = f"bytes {shown}-{end - 1}/{obj.size}"
         record.range = range_header
+        record.status = status  # known now; the body may take a while
         await stream.prepare(request)
         await _send_body(request, stream, record, obj, start, end, stream_rules)
         if declared != length:  # promised more than we sent: the connection just ends
@@ -173,6 +173,8 @@ def build_storage_app(sim: OECSimulator, *, origin_name: str = "storage") -> web
         with obj.path.open("rb") as handle:
             handle.seek(start)
             while position < end:
+                if request.transport is None or request.transport.is_closing():
+                    return  # the client hung up: stop, as a real server would
                 limit = min(end, position + _CHUNK)
                 cut = cuts[0] if cuts and cuts[0].offset < limit else None
                 if cut is not None:

@@ -1,0 +1,235 @@
+"""Secrets stay secret: the API key and presigned signatures never reach logs, reprs or
+exception messages, and the key never reaches another origin."""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from aiohttp import web
+
+from oec_async import (
+    AuthenticationError,
+    BadRequestError,
+    DownloadURLs,
+    NotFoundError,
+    OECClient,
+    OECError,
+)
+from oec_async.testing import OECSimulator
+
+DEBUG_LINE = re.compile(r"^GET (/\S+) -> (\d{3}) in \d+\.\d ms \(attempt (\d+)\)$")
+
+
+def signature_of(url: str | None) -> str:
+    assert url is not None
+    return parse_qs(urlsplit(url).query)["X-Amz-Signature"][0]
+
+
+def assert_clean(text: str, sim: OECSimulator, signatures: list[str]) -> None:
+    assert sim.api_key not in text
+    assert sim.read_only_key not in text
+    assert "X-Amz-Signature" not in text
+    assert "X-Amz-Credential" not in text
+    for signature in signatures:
+        assert signature not in text
+
+
+async def run_flow(sim: OECSimulator, client: OECClient) -> tuple[list[DownloadURLs], list[str]]:
+    """List, get, latest, download URLs, errors and retries; returns the URLs and the
+    text of every exception raised."""
+    env = sim.environment_ids[0]
+    raised: list[str] = []
+    urls: list[DownloadURLs] = []
+
+    await client.list_backups(env, page_size=5)
+    latest = await client.latest_backup(env)
+    assert latest is not None
+    await client.get_backup(latest.id)
+    urls.append(await client.get_download_urls(latest.id))
+    urls.append(await client.get_download_urls(latest.id, expires_in=600))
+
+    sim.faults.api_errors(503, count=1, retry_after=0.01)  # retried
+    urls.append(await client.get_download_urls(latest.id))
+    sim.faults.rate_limit(count=1, retry_after=0.01)  # retried
+    await client.list_backups(env)
+
+    running = sim.environment(env).backups[0]
+    for failing in (
+        client.get_download_urls(running.id),  # 400: not completed
+        client.get_backup(uuid.uuid4()),  # 404
+    ):
+        with pytest.raises(OECError) as caught:
+            await failing
+        raised.append(str(caught.value))
+        raised.append(repr(caught.value))
+
+    # A server that echoes the key back in its error message.
+    sim.faults.api_errors(401, shape="flat", message=f"unknown key {sim.api_key}")
+    with pytest.raises(AuthenticationError) as caught_auth:
+        await client.list_backups(env)
+    raised.extend([str(caught_auth.value), repr(caught_auth.value), caught_auth.value.message])
+    return urls, raised
+
+
+async def test_key_and_signatures_never_reach_logs_reprs_or_errors(
+    sim: OECSimulator, client: OECClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="oec_async")
+
+    urls, raised = await run_flow(sim, client)
+
+    signatures = [signature_of(u.database_url) for u in urls]
+    assert len(set(signatures)) == 3  # every call issued fresh URLs
+    assert caplog.records, "the flow must have logged something to check"
+    assert_clean(caplog.text, sim, signatures)
+    assert_clean(repr(client), sim, signatures)
+    for u in urls:
+        assert_clean(repr(u), sim, signatures)
+        assert_clean(str(u), sim, signatures)
+    assert len(raised) == 7
+    for text in raised:
+        assert_clean(text, sim, signatures)
+
+
+async def test_one_debug_line_per_request(
+    sim: OECSimulator, client: OECClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="oec_async")
+
+    await run_flow(sim, client)
+
+    lines = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.DEBUG and r.name.startswith("oec_async")
+    ]
+    parsed = [DEBUG_LINE.match(line) for line in lines]
+    assert all(parsed), lines
+    seen = [(m.group(1).split("?")[0], int(m.group(2))) for m in parsed if m]
+    requests = sim.api_requests()
+    assert len(seen) == len(requests)
+    assert seen == [(r.path.removeprefix("/api/public/v1"), r.status) for r in requests]
+    attempts = [int(m.group(3)) for m in parsed if m]
+    assert attempts.count(2) == 2  # the 503 and the 429 were each retried once
+    assert set(attempts) == {1, 2}
+
+
+async def test_debug_line_names_method_path_and_query(
+    sim: OECSimulator, client: OECClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="oec_async")
+    env = sim.environment_ids[0]
+
+    await client.list_backups(env, status="completed", page=2, page_size=3)
+
+    (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert line.startswith(
+        f"GET /environments/{env}/backups?status=completed&page=2&page_size=3 -> 200 in "
+    )
+    assert line.endswith("ms (attempt 1)")
+
+
+async def test_connection_failure_is_logged_without_the_key(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="oec_async")
+    key = "oec_live_rw_" + "z" * 40
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+
+    async with OECClient(key, f"http://127.0.0.1:{port}/api", max_retries=0) as client:
+        with pytest.raises(OECError) as caught:
+            await client.get_backup(uuid.uuid4())
+
+    assert key not in caplog.text
+    assert key not in str(caught.value)
+    assert "(attempt 1)" in caplog.text
+
+
+async def test_key_is_never_sent_to_storage(sim: OECSimulator, client: OECClient) -> None:
+    latest = sim.latest_completed(sim.environment_ids[0])
+    urls = await client.get_download_urls(latest.id)
+    assert urls.manifest_url is not None
+
+    session = await client.storage_session()
+    async with session.get(urls.manifest_url) as resp:
+        assert resp.status == 200
+        await resp.read()
+
+    (fetch,) = sim.storage_requests()
+    assert fetch.artifact == "manifest"
+    assert "Authorization" not in fetch.headers
+    assert all(sim.api_key not in value for value in fetch.headers.values())
+    assert all("Authorization" in r.headers for r in sim.api_requests())
+
+
+@asynccontextmanager
+async def redirecting_api(target: str) -> AsyncIterator[str]:
+    """An API that answers every GET with a 307 to ``target`` (another origin)."""
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect(target)
+
+    app = web.Application()
+    app.router.add_get("/api/public/v1/{tail:.*}", redirect)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    await web.SockSite(runner, sock).start()
+    try:
+        yield f"http://127.0.0.1:{port}/api/public/v1"
+    finally:
+        await runner.cleanup()
+
+
+async def test_redirect_to_another_origin_does_not_carry_the_key(sim: OECSimulator) -> None:
+    backup = sim.latest_completed(sim.environment_ids[0])
+
+    async with (
+        redirecting_api(f"{sim.base_url}/backups/{backup.id}") as base_url,
+        OECClient(sim.api_key, base_url) as client,
+    ):
+        with pytest.raises(AuthenticationError) as caught:
+            await client.get_backup(backup.id)
+
+    (arrived,) = sim.api_requests()
+    assert "Authorization" not in arrived.headers
+    assert caught.value.code == "missing_auth"
+    assert client.api_requests_sent == 2  # the redirect and the request it led to
+
+
+async def test_download_urls_repr_shows_paths_only(sim: OECSimulator, client: OECClient) -> None:
+    latest = sim.latest_completed(sim.environment_ids[0])
+
+    urls = await client.get_download_urls(latest.id)
+
+    assert urls.database_url is not None
+    path = urlsplit(urls.database_url).path
+    assert f"{path}?<redacted>" in repr(urls)
+    assert signature_of(urls.database_url) not in f"{urls}"
+
+
+async def test_not_completed_and_not_found_errors_are_clean(
+    sim: OECSimulator, client: OECClient
+) -> None:
+    env = sim.environment_ids[0]
+    running = sim.environment(env).backups[0]
+
+    with pytest.raises(BadRequestError) as bad:
+        await client.get_download_urls(running.id)
+    with pytest.raises(NotFoundError) as missing:
+        await client.list_backups(uuid.uuid4())
+
+    for exc in (bad.value, missing.value):
+        assert sim.api_key not in str(exc)
+        assert "Bearer" not in str(exc)
