@@ -202,7 +202,14 @@ class OECClient:
 
     # -- endpoints ---------------------------------------------------------------------
 
-    async def _get_model(self, cls: type[T], path: str, params: dict[str, Any] | None = None) -> T:
+    async def _get_model(
+        self,
+        cls: type[T],
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        secret_body: bool = False,
+    ) -> T:
         body = await self._transport.get_json(path, params)
         try:
             return structure(body, cls)
@@ -210,7 +217,8 @@ class OECClient:
             raise InvalidResponseError(
                 f"unexpected response shape: {describe_error(exc)}",
                 status=200,
-                body=body,
+                # A download-URL answer may hold presigned URLs even when malformed.
+                body=None if secret_body else body,
                 method="GET",
                 path=path,
             ) from None
@@ -281,7 +289,10 @@ class OECClient:
         backup = coerce_uuid(backup_id, "backup_id")
         check_expires_in(expires_in)
         return await self._get_model(
-            DownloadURLs, f"/backups/{backup}/download", {"expires_in": expires_in}
+            DownloadURLs,
+            f"/backups/{backup}/download",
+            {"expires_in": expires_in},
+            secret_body=True,
         )
 
     # -- downloads ---------------------------------------------------------------------

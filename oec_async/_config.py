@@ -44,7 +44,7 @@ def resolve_api_key(api_key: str | None) -> str:
 def is_loopback_host(host: str | None) -> bool:
     if not host:
         return False
-    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+    if host.lower() == "localhost":  # not *.localhost: nothing guarantees how it resolves
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

@@ -253,11 +253,13 @@ class APITransport:
                 if asked is not None:
                     if asked > self.policy.max_wait:
                         raise error  # e.g. ip_blocked for 15 minutes: tell the caller now
-                    if status == 429 and self.limiter is not None:
-                        self.limiter.pause(asked)
                     delay = asked
                 else:
                     delay = self.policy.backoff(retries + 1)
+                if status == 429 and self.limiter is not None:
+                    # Every caller waits, not only this one (at least one base backoff when
+                    # the server did not say how long).
+                    self.limiter.pause(max(delay, self.policy.base) if asked is None else delay)
             if retries >= self.policy.max_retries:
                 raise error
             retries += 1

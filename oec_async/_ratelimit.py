@@ -42,6 +42,10 @@ class RateLimiter:
                     return
                 await asyncio.sleep(wait)
 
+    def paused_for(self) -> float:
+        """Seconds left before callers may go on after a :meth:`pause` (0 if none)."""
+        return max(0.0, self._paused_until - time.monotonic())
+
     def pause(self, seconds: float) -> None:
         """Hold every caller for ``seconds``: the server said so (429 or a zero budget)."""
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)

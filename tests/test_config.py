@@ -102,6 +102,7 @@ def test_default_base_url_is_the_platform_over_https() -> None:
         "http://10.0.0.5:8080/api/public/v1",
         "http://192.168.1.10/api",
         "http://localhost.example.com/api",
+        "http://api.localhost/api",  # nothing guarantees *.localhost resolves to loopback
         "http://[2001:db8::1]/api",
     ],
 )

@@ -315,6 +315,7 @@ async def test_download_urls_missing_backup_id_does_not_reveal_the_urls(
 
     assert "$.backup_id" in caught.value.message
     assert "deadbeefcafe" not in str(caught.value)
+    assert "deadbeefcafe" not in repr(caught.value.body)  # not kept for a logger to print
 
 
 @pytest.mark.parametrize("body", [b"[1, 2, 3]", b"null", b'"a string"', b"42"])

@@ -493,3 +493,13 @@ async def test_exhausted_budget_header_pauses_the_next_request() -> None:
         await client.list_backups(ENV)
 
     assert hits[1] - hits[0] >= 0.3
+
+
+async def test_429_without_retry_after_still_pauses_every_caller(sim: OECSimulator) -> None:
+    sim.faults.api_errors(429, count=1, code="rate_limit_exceeded")  # no Retry-After at all
+    async with OECClient(sim.api_key, sim.base_url, max_retries=0) as client:
+        with pytest.raises(RateLimitError):
+            await client.list_backups(sim.environment_ids[0])
+        assert client.rate_limiter is not None
+        # At least one base backoff (0.5 s) for everyone sharing the client.
+        assert client.rate_limiter.paused_for() > 0.3
