@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -352,13 +354,24 @@ async def _cmd_simulate(args: argparse.Namespace, out: Console) -> None:
         dump_size=args.dump_size,
         rate_limit=None if args.no_rate_limit else (120, 60.0),
     )
-    async with simulator as sim:
-        print(f"OEC_BASE_URL={sim.base_url}", flush=True)
-        print(f"OEC_API_KEY={sim.api_key}", flush=True)
-        for env_id in sim.environment_ids:
-            print(f"environment {env_id}", flush=True)
-        print("simulator running; Ctrl-C to stop", file=sys.stderr, flush=True)
-        await asyncio.Event().wait()
+    # Process managers (docker stop, systemd, CI teardown) stop a server with SIGTERM:
+    # stop cleanly then too, so the simulator's temp folder of generated dumps is removed.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows loops
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+    try:
+        async with simulator as sim:
+            print(f"OEC_BASE_URL={sim.base_url}", flush=True)
+            print(f"OEC_API_KEY={sim.api_key}", flush=True)
+            for env_id in sim.environment_ids:
+                print(f"environment {env_id}", flush=True)
+            print("simulator running; Ctrl-C to stop", file=sys.stderr, flush=True)
+            await stop.wait()
+    finally:
+        with contextlib.suppress(NotImplementedError):
+            loop.remove_signal_handler(signal.SIGTERM)
+    print("simulator stopped", file=sys.stderr, flush=True)
 
 
 _COMMANDS = {
