@@ -32,8 +32,7 @@ def run_measured(
     timeout: float = 1800,
 ) -> Measurement:
     started = time.perf_counter()
-    process = subprocess.Popen(  # noqa: S603 - our own contenders
-
+    process = subprocess.Popen(
         list(command),
         env=dict(env) if env is not None else None,
         cwd=cwd,
@@ -50,9 +49,7 @@ def run_measured(
     process.returncode = os.waitstatus_to_exitcode(status)
     del timeout
     text = output.decode(errors="replace")
-    reported = [
-        int(line.split()[1]) for line in text.splitlines() if line.startswith("VmHWM-KiB ")
-    ]
+    reported = [int(line.split()[1]) for line in text.splitlines() if line.startswith("VmHWM-KiB ")]
     return Measurement(
         wall=wall,
         cpu=usage.ru_utime + usage.ru_stime,

@@ -11,16 +11,14 @@ import asyncio
 import sys
 
 from oec_async import OECClient
+from oec_async.download import DownloadOptions
 
 
 async def _main(args: argparse.Namespace) -> int:
     async with OECClient(requests_per_minute=None) as client:
-        result = await client.download_backup(args.backup_id, args.dest, **_overrides(args))
+        options = DownloadOptions(segments=args.segments) if args.segments else DownloadOptions()
+        result = await client.download_backup(args.backup_id, args.dest, options=options)
     return 0 if result.verified else 3
-
-
-def _overrides(args: argparse.Namespace) -> dict[str, int]:
-    return {"segments": args.segments} if args.segments is not None else {}
 
 
 def _report_peak_rss() -> None:
