@@ -179,6 +179,14 @@ async def test_list_prints_a_table_with_every_backup_id(cli: CLI, cli_sim: OECSi
     assert run.stderr == ""
 
 
+async def test_list_with_nothing_matching_says_so(cli: CLI, cli_sim: OECSimulator) -> None:
+    run = await cli("list", cli_sim.environment_ids[0], "--status", "archived_cold")
+
+    assert run.returncode == 0, run
+    assert run.stdout == ""
+    assert "no backups match" in run.stderr
+
+
 async def test_list_json_honours_status_type_and_limit(cli: CLI, cli_sim: OECSimulator) -> None:
     env = cli_sim.environment_ids[0]
     backups = cli_sim.environment(env).backups

@@ -171,7 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_connection_args(pull)
 
     demo = commands.add_parser("demo", help="pull a handful of simulated environments")
-    demo.add_argument("--dest", type=Path, help="where to put the files (default: a temp dir)")
+    demo.add_argument(
+        "--dest",
+        type=Path,
+        help="where to put the files (default: ./demo-backups, emptied at each run)",
+    )
     demo.add_argument("--environments", type=_positive_int, default=6)
     demo.add_argument("--seed", type=int, default=7)
     _add_output_args(demo)
@@ -232,6 +236,8 @@ async def _cmd_list(args: argparse.Namespace, out: Console) -> None:
                 break
     if args.json:
         print_json(backup_rows(backups))
+    elif not backups:
+        print("no backups match", file=sys.stderr)
     else:
         print_backups(backups, out)
 
@@ -411,8 +417,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
+        downloading = args.command in ("download", "pull", "demo")
         print(
-            "interrupted: partial downloads are kept and resume on the next run",
+            "interrupted: partial downloads are kept and resume on the next run"
+            if downloading
+            else "interrupted",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED

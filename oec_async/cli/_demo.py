@@ -9,7 +9,8 @@ backup of every environment with progress bars and prints the summary table.
 from __future__ import annotations
 
 import argparse
-import tempfile
+import asyncio
+import shutil
 from pathlib import Path
 
 from rich.console import Console
@@ -23,12 +24,17 @@ from oec_async.testing import OECSimulator
 __all__ = ["run_demo"]
 
 _MiB = 1024 * 1024
+DEFAULT_DEST = Path("demo-backups")
 
 
 async def run_demo(args: argparse.Namespace, out: Console) -> None:
     from oec_async.cli._app import _Failed, report_pull, run_pull  # noqa: PLC0415 - cycle
 
-    dest: Path = args.dest or Path(tempfile.mkdtemp(prefix="oec-demo-"))
+    dest: Path = args.dest or DEFAULT_DEST
+    if args.dest is None:
+        # The demo's own folder: emptied so that every run shows a real pull (an earlier
+        # run's complete downloads would otherwise be skipped, correctly, with 0 bytes).
+        await asyncio.to_thread(shutil.rmtree, dest, ignore_errors=True)
     simulator = OECSimulator(
         seed=args.seed,
         environments=args.environments,

@@ -25,6 +25,7 @@ from rich.table import Table
 
 from oec_async._convert import unstructure
 from oec_async.download import BackupDownload, BatchProgress, ProgressEvent, PullResult
+from oec_async.errors import APIError
 from oec_async.models import Backup
 
 __all__ = [
@@ -213,11 +214,13 @@ def error_json(error: BaseException | None) -> dict[str, str] | None:
     return {"type": type(error).__name__, "message": str(error)}
 
 
-def short_error(error: BaseException | None, width: int = 60) -> str:
-    """An error in a table cell: its class and the start of its message."""
+def short_error(error: BaseException | None, width: int = 70) -> str:
+    """An error in a table cell: its class and the start of its reason (for an API error
+    the server's message, not the method and path, which the full line on stderr has)."""
     if error is None:
         return ""
-    text = f"{type(error).__name__}: {error}"
+    reason = error.message if isinstance(error, APIError) else str(error)
+    text = f"{type(error).__name__}: {reason}"
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
