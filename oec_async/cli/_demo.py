@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
+import uuid
 from pathlib import Path
 
 from rich.console import Console
 
 from oec_async._client import OECClient
-from oec_async.cli._render import format_size
+from oec_async._redact import redact_url
+from oec_async.cli._render import format_size, print_backups
 from oec_async.download import DownloadOptions
 from oec_async.errors import IntegrityError
 from oec_async.testing import OECSimulator
@@ -52,12 +54,15 @@ async def run_demo(args: argparse.Namespace, out: Console) -> None:
             sim.faults.drop_after(12 * _MiB, backup_id=latest[envs[0]])
             sim.faults.expire_after(20 * _MiB, backup_id=latest[envs[1]])
         if not args.json:
-            out.print(
-                f"Simulator on {sim.base_url}: pulling the newest backup of {len(envs)} "
-                f"environments into {dest}\n(one connection drops, one set of URLs expires "
-                f"mid-transfer, and environment {broken} is broken on purpose)\n"
-            )
+            out.print(f"Simulator of the platform on {sim.base_url}\n")
         async with OECClient(sim.api_key, sim.base_url) as client:
+            if not args.json:
+                await _show_api(client, envs[0], out)
+                out.print(
+                    f"[bold]3. Pull[/] the newest backup of all {len(envs)} environments into "
+                    f"{dest}\n   (one connection drops, one set of URLs expires mid-transfer, "
+                    f"and environment {broken} is broken on purpose)\n"
+                )
             results = await run_pull(
                 client,
                 envs,
@@ -77,14 +82,28 @@ async def run_demo(args: argparse.Namespace, out: Console) -> None:
     if args.json:
         return
     good = [r for r in results if r.ok and r.download is not None]
-    out.print(f"\n{len(good)} of {len(results)} backups verified and in {dest}:")
-    for result in good[:2]:
+    out.print(f"\n{len(good)} of {len(results)} backups verified, in {dest}/:")
+    for result in good:
         assert result.download is not None  # noqa: S101
-        for file in result.download.files:
-            out.print(f"  {file.path}  {format_size(file.size)}  sha256 {file.sha256[:16]}…")
-    if len(good) > 2:
-        out.print(f"  … and {len(good) - 2} more backup folders")
+        files = ", ".join(f"{f.path.name} ({format_size(f.size)})" for f in result.download.files)
+        out.print(f"  {result.download.directory.relative_to(dest)}/  {files}")
     out.print(
         f"The broken environment failed alone ({type(results[-1].error).__name__}); "
         "nothing unverified was left under a final name."
     )
+
+
+async def _show_api(client: OECClient, env_id: uuid.UUID, out: Console) -> None:
+    """The SDK's API half: a listing, and the newest completed backup's URLs."""
+    page = await client.list_backups(env_id, page_size=6)
+    out.print(f"[bold]1. List[/] environment {env_id}: {page.total} backups, newest first")
+    print_backups(page.items, out)
+    latest = await client.latest_backup(env_id)
+    assert latest is not None  # noqa: S101 - the simulator always has one
+    urls = await client.get_download_urls(latest.id)
+    out.print(f"\n[bold]2. Download URLs[/] of the newest completed backup {latest.id}")
+    out.print("   (presigned, secret: shown redacted, as the SDK's repr and logs show them)")
+    for name in ("database_url", "filestore_url", "manifest_url"):
+        url = getattr(urls, name)
+        out.print(f"   {name}: {redact_url(url) if url else None}")
+    out.print(f"   expires_at: {urls.expires_at}\n")

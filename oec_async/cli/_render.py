@@ -268,6 +268,12 @@ def print_backups(backups: Sequence[Backup], console: Console) -> None:
 
 
 def print_summary(results: Sequence[PullResult], console: Console) -> None:
+    # On a narrow terminal, ids are shortened (the --json output always has them whole).
+    def ident(value: uuid.UUID | None) -> str:
+        if value is None:
+            return "-"
+        return str(value) if console.width >= 160 else f"{str(value)[:8]}…"
+
     table = Table(show_lines=False)
     for column in ("environment", "backup", "size", "verified", "time", "error"):
         table.add_column(column, overflow="fold")
@@ -279,8 +285,8 @@ def print_summary(results: Sequence[PullResult], console: Console) -> None:
             if download.skipped:
                 verified += " (already there)"
         table.add_row(
-            str(result.environment_id),
-            str(result.backup_id) if result.backup_id else "-",
+            ident(result.environment_id),
+            ident(result.backup_id),
             format_size(download.size) if download else "-",
             verified,
             f"{result.elapsed:.1f}s",
