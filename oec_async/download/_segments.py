@@ -1,35 +1,37 @@
 """One large file over several connections: ranged GETs into a preallocated ``.part``.
 
-Used by :class:`~oec_async.download._stream.ArtifactTransfer` when the file is large and
-storage has proved it honours ``Range`` (it answered ``bytes=0-`` with a 206 and a strong
-validator). The design, step by step:
+Used by :class:`~oec_async.download._stream.ArtifactTransfer` for a large file from
+storage that advertises ranges. The design, step by step:
 
-1. **Split.** The file is cut into up to ``segments`` ranges. The first response (already
-   open, from ``bytes=0-``) feeds the first range; every other range gets its own
-   ``Range: bytes=a-b`` request with ``If-Range``. All requests share the client's
-   connector, so the global and per-host connection bounds hold.
-2. **Write in place.** Each worker writes at its own offsets (``pwrite`` in a worker
-   thread) into a file preallocated to the full size: a full disk is found before the
-   first byte, not at 99 %.
-3. **Hash in order.** A separate task follows the *frontier*, the end of the contiguous
-   prefix of finished bytes, and feeds it to the running hash (from the page cache), so
-   verification is still streaming: when the last byte lands, the digest is ready.
-4. **Resume per segment.** Each range retries on its own after a drop or a stall, from its
+1. **Start as one stream, measure, then split.** The first response (a plain GET) feeds
+   the whole file. After a short probe, if one connection is slow (storage caps each
+   connection, as object stores do) and enough is left, more workers join: each takes
+   the back half of the largest range still open (*work stealing*) and fetches it with
+   ``Range: bytes=a-b`` and ``If-Range``. A fast connection is left alone: on a fast
+   link, splitting only adds work for the CPU. All requests share the client's
+   connector, so its global and per-host connection bounds hold.
+2. **Write in place.** Workers write at their own offsets (``pwrite`` in worker threads)
+   into a file preallocated to the full size: a full disk is found before the first
+   byte, not at 99 %. Each worker keeps one buffer in flight while it receives the next.
+3. **Hash in order.** The running hash must see bytes in order. Bytes written exactly at
+   the *hash frontier* are hashed from memory, in a single ordered hash thread; bytes that
+   landed ahead of it (other ranges) are read back from the page cache once the frontier
+   reaches them. When the last byte lands, the digest is ready: verification streams.
+4. **Resume per range.** Each range retries on its own after a drop or a stall, from its
    own position, with its own attempt counter. The sidecar records every range's
-   position, so a crash loses only the bytes in flight.
-5. **Steal work.** A worker that finishes early splits the largest remaining range in two
-   and takes the back half: one slow connection does not hold the whole file back.
-6. **Fall back.** A 200 to a ranged request means the object changed (different
-   validator: start over) or storage ignores ranges after all: the transfer restarts as a
-   single stream.
+   position (a few times a second), so a crash loses only the bytes in flight.
+5. **Fall back.** A 200 to a ranged request means the object changed (a different
+   validator: start over) or storage ignores ranges after all: one stream from zero.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -41,63 +43,68 @@ from oec_async.errors import DownloadError, StorageError
 
 if TYPE_CHECKING:
     from oec_async.download._stream import ArtifactTransfer
+    from oec_async.download._writer import Chunk
 
-__all__ = ["Segment", "SegmentedFetch", "plan_segments"]
+__all__ = ["Segment", "SegmentedFetch"]
 
 logger = logging.getLogger("oec_async.download")
 
 _ALIGN = 64 * 1024
-_HASH_BLOCK = 8 * 1024 * 1024
+_HASH_BLOCK = 32 * 1024 * 1024
 _SIDECAR_INTERVAL = 0.5
+_TICK = 0.25
 
 
 @attrs.define
 class Segment:
     start: int
-    end: int  # exclusive; shrinks when another worker steals the back half
-    pos: int  # next byte to write; start <= pos <= end
+    end: int  # exclusive; shrinks when another worker takes the back half
+    pos: int  # bytes start..pos are on disk
+    claimed: int = -1  # bytes start..claimed are received or on disk (>= pos)
 
-    @property
-    def remaining(self) -> int:
-        return self.end - self.pos
+    def __attrs_post_init__(self) -> None:
+        self.claimed = max(self.claimed, self.pos)
 
     @property
     def complete(self) -> bool:
         return self.pos >= self.end
 
-
-def plan_segments(total: int, count: int) -> list[Segment]:
-    """``count`` ranges of (almost) equal size, aligned to 64 KiB."""
-    size = max(_ALIGN, -(-total // count // _ALIGN) * _ALIGN)
-    starts = list(range(0, total, size))
-    return [Segment(s, min(s + size, total), s) for s in starts]
+    @property
+    def unclaimed(self) -> int:
+        return self.end - self.claimed
 
 
-def _hash_range(fd: int, start: int, end: int, update: object) -> None:
+def _hash_range(fd: int, start: int, end: int, update: Callable[[bytes], None]) -> None:
     position = start
     while position < end:
-        block = os.pread(fd, min(_HASH_BLOCK, end - position), position)
+        block = os.pread(fd, min(4 * 1024 * 1024, end - position), position)
         if not block:
-            raise OSError("the partial file is shorter than its segments say")
-        update(block)  # type: ignore[operator]
+            raise OSError("the partial file is shorter than its ranges say")
+        update(block)
         position += len(block)
 
 
 class SegmentedFetch:
-    def __init__(self, transfer: ArtifactTransfer, segments: list[Segment], workers: int) -> None:
+    def __init__(self, transfer: ArtifactTransfer, segments: list[Segment]) -> None:
         self.t = transfer
+        self.policy = transfer.ctx.segments
         self.segments = sorted(segments, key=lambda s: s.start)
-        self.workers = max(1, workers)
         identity = transfer.identity
         assert identity is not None  # noqa: S101
         assert identity.size is not None  # noqa: S101
         self.identity: ObjectIdentity = identity
         self.total: int = identity.size
-        self.hashed = 0
+        self.hash_queued = 0  # bytes handed to the (ordered) hash thread
+        self._hash_jobs: list[asyncio.Future[None]] = []
+        self._hash_lane = concurrent.futures.ThreadPoolExecutor(1, "oec-hash")
         self._unassigned = [s for s in self.segments if not s.complete]
         self._advanced = asyncio.Event()
         self._last_sidecar = 0.0
+        self._received = 0
+        self._active = 0
         self._fd = -1
+        self._group: asyncio.TaskGroup | None = None
+        self.hashed_all = False
 
     # -- bookkeeping -------------------------------------------------------------------
 
@@ -106,7 +113,7 @@ class SegmentedFetch:
 
     @property
     def complete(self) -> bool:
-        return self.hashed == self.total and all(s.complete for s in self.segments)
+        return self.hashed_all and all(s.complete for s in self.segments)
 
     def frontier(self) -> int:
         for segment in self.segments:
@@ -120,23 +127,23 @@ class SegmentedFetch:
             self._last_sidecar = now
             self.t.partial.save(self.identity, [(s.start, s.end, s.pos) for s in self.segments])
 
-    def _advance(self, segment: Segment, amount: int) -> None:
-        segment.pos += amount
+    def advance(self, segment: Segment, amount: int) -> None:
+        segment.pos = min(segment.end, segment.pos + amount)
         self.t.offset = self.done_bytes()
         self._advanced.set()
         self.t.report_written(amount)
         self._save()
 
     def _take(self) -> Segment | None:
-        """An unassigned range, else the back half of the largest one in progress."""
+        """An unassigned range, else the back half of the largest one still open."""
         if self._unassigned:
             return self._unassigned.pop(0)
-        candidates = [s for s in self.segments if s.remaining >= 2 * self.t.min_segment_size]
+        candidates = [s for s in self.segments if s.unclaimed >= 2 * self.policy.min_size]
         if not candidates:
             return None
-        victim = max(candidates, key=lambda s: s.remaining)
-        middle = victim.pos + (victim.remaining // 2 // _ALIGN) * _ALIGN
-        if middle <= victim.pos or middle >= victim.end:
+        victim = max(candidates, key=lambda s: s.unclaimed)
+        middle = victim.claimed + (victim.unclaimed // 2 // _ALIGN) * _ALIGN
+        if not victim.claimed < middle < victim.end:
             return None
         stolen = Segment(middle, victim.end, middle)
         victim.end = middle
@@ -153,20 +160,34 @@ class SegmentedFetch:
             self._save(force=True)
             self.t.offset = self.done_bytes()
             async with asyncio.TaskGroup() as group:
+                self._group = group
                 hasher = group.create_task(self._hash_in_order())
-                first_segment = self._unassigned.pop(0) if first is not None else None
-                if first_segment is not None and first_segment.start != 0:
-                    raise AssertionError("the first response must feed the first range")
-                for index in range(self.workers):
-                    segment = first_segment if index == 0 else None
-                    group.create_task(self._worker(segment, first if index == 0 else None))
+                if first is not None:
+                    first_segment = self._unassigned.pop(0)
+                    if first_segment.start != 0:
+                        raise AssertionError("the first response must feed the first range")
+                    self._spawn(first_segment, first)
+                else:  # a resume: every open range gets a worker, up to the limit
+                    for _ in range(min(self.policy.connections, len(self._unassigned))):
+                        self._spawn(None, None)
+                scaler = group.create_task(self._scale())
                 await self._all_written()
+                scaler.cancel()
                 await hasher
         except BaseExceptionGroup as group_error:
             raise _first_cause(group_error) from None
         finally:
+            self._group = None
+            if self._hash_jobs:  # never leave a hash thread running past this point
+                await asyncio.wait(self._hash_jobs)
+            self._hash_lane.shutdown(wait=False)
             self._save(force=True)
             os.close(self._fd)
+
+    def _spawn(self, segment: Segment | None, response: aiohttp.ClientResponse | None) -> None:
+        assert self._group is not None  # noqa: S101
+        self._active += 1
+        self._group.create_task(self._worker(segment, response))
 
     def _preallocate(self) -> None:
         if os.fstat(self._fd).st_size == self.total:
@@ -177,37 +198,83 @@ class SegmentedFetch:
             if exc.errno in (95, 22):  # EOPNOTSUPP / EINVAL: no fallocate on this fs
                 os.ftruncate(self._fd, self.total)
             else:
-                raise
+                raise self.t.no_space(exc) from None
 
     async def _all_written(self) -> None:
         while not all(s.complete for s in self.segments):
             self._advanced.clear()
             await self._advanced.wait()
 
+    async def _scale(self) -> None:
+        """Add connections while each one is slow and enough is left to fetch."""
+        if self.policy.probe <= 0:  # split at once, measuring nothing
+            self._grow()
+            return
+        started = time.monotonic()
+        await asyncio.sleep(self.policy.probe)
+        last_time, last_received = started, 0
+        while self._active < self.policy.connections:
+            now = time.monotonic()
+            rate = (self._received - last_received) / max(now - last_time, 1e-3)
+            last_time, last_received = now, self._received
+            left = self.total - self.done_bytes()
+            per_connection = rate / max(self._active, 1)
+            if (
+                per_connection < self.policy.grow_below
+                and left >= 2 * self.policy.min_size
+                and (rate == 0 or left / rate > 2 * _TICK)
+            ):
+                logger.debug(
+                    "%s: %.0f MiB/s per connection, %d MiB left: splitting",
+                    self.t.artifact,
+                    per_connection / 2**20,
+                    left // 2**20,
+                )
+                self._grow()
+                return
+            await asyncio.sleep(_TICK)
+
+    def _grow(self) -> None:
+        for _ in range(self.policy.connections - self._active):
+            self._spawn(None, None)
+
     async def _hash_in_order(self) -> None:
+        """Hash what landed ahead of the frontier once the frontier reaches it."""
         hashes = self.t.hashes
         assert hashes is not None  # noqa: S101
-        while self.hashed < self.total:
+        loop = asyncio.get_running_loop()
+        while self.hash_queued < self.total:
             frontier = self.frontier()
-            if frontier <= self.hashed:
+            if frontier <= self.hash_queued:
                 self._advanced.clear()
                 await self._advanced.wait()
                 continue
-            end = min(frontier, self.hashed + 4 * _HASH_BLOCK)
-            await asyncio.to_thread(_hash_range, self._fd, self.hashed, end, hashes.update)
-            self.hashed = end
+            start, end = self.hash_queued, min(frontier, self.hash_queued + _HASH_BLOCK)
+            self.hash_queued = end
+            job = loop.run_in_executor(
+                self._hash_lane, _hash_range, self._fd, start, end, hashes.update
+            )
+            self._hash_jobs.append(job)
+            await asyncio.shield(job)
+            self._hash_jobs = [j for j in self._hash_jobs if not j.done()]
+        if self._hash_jobs:
+            await asyncio.gather(*self._hash_jobs)
+        self.hashed_all = True
 
     async def _worker(
         self, segment: Segment | None, response: aiohttp.ClientResponse | None
     ) -> None:
-        while True:
-            if segment is None:
-                segment = self._take()
+        try:
+            while True:
                 if segment is None:
-                    return
-            await self._fill(segment, response)
-            response = None
-            segment = None
+                    segment = self._take()
+                    if segment is None:
+                        return
+                await self._fill(segment, response)
+                response = None
+                segment = None
+        finally:
+            self._active -= 1
 
     async def _fill(self, segment: Segment, response: aiohttp.ClientResponse | None) -> None:
         """Bring one range to its (possibly shrinking) end, retrying on its own."""
@@ -238,13 +305,13 @@ class SegmentedFetch:
             failures = 1 if segment.pos > before else failures + 1
             if failures > self.t.ctx.policy.max_retries:
                 raise DownloadError(
-                    f"a segment gave up after {failures} failed attempts (last: {reason}); "
+                    f"a range gave up after {failures} failed attempts (last: {reason}); "
                     "the bytes on disk are kept for a resume",
                     artifact=self.t.artifact,
                 )
             wait = delay if delay is not None else self.t.ctx.policy.backoff(failures)
             logger.info(
-                "%s: segment at byte %d %s; retry %d in %.2f s",
+                "%s: range at byte %d %s; retry %d in %.2f s",
                 self.t.artifact,
                 segment.pos,
                 reason,
@@ -273,43 +340,96 @@ class SegmentedFetch:
                 if not self.identity.same_object(fresh):
                     raise self.t.restart_error("the object changed during a segmented download")
                 raise RangesIgnored
-            expected = f"bytes {segment.pos}-"
             content_range = resp.headers.get("Content-Range", "")
-            if not content_range.startswith(expected) or not content_range.endswith(
+            if not content_range.startswith(f"bytes {segment.pos}-") or not content_range.endswith(
                 f"/{self.total}"
             ):
                 raise self.t.restart_error(
-                    "a segment's Content-Range does not match the range asked for"
+                    "a range's Content-Range does not match the range asked for"
                 )
             if not self.identity.same_object(fresh):
                 raise self.t.restart_error("the object changed during a segmented download")
             await self._read(segment, resp)
 
     async def _read(self, segment: Segment, resp: aiohttp.ClientResponse) -> None:
-        buffer = bytearray()
+        lane = _WorkerLane(self, segment)
+        chunks: list[Chunk] = []
+        gathered = 0
         size = self.t.ctx.buffer_size
         try:
             async for chunk in resp.content.iter_any():
                 self.t.bytes_transferred += len(chunk)
-                room = segment.end - segment.pos - len(buffer)
-                buffer += chunk if len(chunk) <= room else memoryview(chunk)[:room]
-                if len(buffer) >= size or len(buffer) >= segment.end - segment.pos:
-                    await self._write(segment, buffer)
-                    buffer = bytearray()
-                if segment.complete:
-                    return  # our (possibly shrunk) end: drop the rest of this response
+                self._received += len(chunk)
+                room = segment.end - segment.claimed
+                if room <= 0:
+                    break  # another worker took the rest of this range
+                piece: Chunk = chunk if len(chunk) <= room else memoryview(chunk)[:room]
+                chunks.append(piece)
+                gathered += len(piece)
+                segment.claimed += len(piece)
+                if gathered >= size or segment.claimed >= segment.end:
+                    await lane.submit(chunks)
+                    chunks, gathered = [], 0
+                if segment.claimed >= segment.end:
+                    break  # our (possibly shrunk) end: hang up on the rest
         finally:
-            if buffer:  # bytes received before a failure are good: keep them
-                await self._write(segment, buffer)
+            if chunks:  # bytes received before a failure are good: keep them
+                await asyncio.shield(lane.submit(chunks))
+            await asyncio.shield(lane.settle())
+            segment.claimed = segment.pos
         if not segment.complete:
             raise Transient(f"body ended at byte {segment.pos}")
 
-    async def _write(self, segment: Segment, buffer: bytearray) -> None:
-        data = buffer[: max(0, segment.end - segment.pos)]
-        if not data:
+    def queue_hash(self, offset: int, chunks: list[Chunk]) -> asyncio.Future[None] | None:
+        """Hash ``chunks`` from memory if they sit exactly at the hash frontier."""
+        if offset != self.hash_queued:
+            return None
+        hashes = self.t.hashes
+        assert hashes is not None  # noqa: S101
+        self.hash_queued += sum(len(c) for c in chunks)
+        job = asyncio.get_running_loop().run_in_executor(self._hash_lane, hashes.update_all, chunks)
+        self._hash_jobs.append(job)
+        return job
+
+    def write(self, chunks: list[Chunk], offset: int) -> asyncio.Future[None]:
+        return asyncio.get_running_loop().run_in_executor(
+            None, self.t.write_at, self._fd, chunks, offset
+        )
+
+
+class _WorkerLane:
+    """One worker's buffer in flight: written (and hashed, at the frontier) while the
+    worker receives the next one."""
+
+    def __init__(self, fetch: SegmentedFetch, segment: Segment) -> None:
+        self.fetch = fetch
+        self.segment = segment
+        self.next_offset = segment.pos
+        self._pending: tuple[asyncio.Future[None], asyncio.Future[None] | None, int] | None = None
+
+    async def submit(self, chunks: list[Chunk]) -> None:
+        await self.settle()
+        size = sum(len(c) for c in chunks)
+        offset, self.next_offset = self.next_offset, self.next_offset + size
+        written = self.fetch.write(chunks, offset)
+        hashed = self.fetch.queue_hash(offset, chunks)
+        self._pending = (written, hashed, size)
+
+    async def settle(self) -> None:
+        if self._pending is None:
             return
-        await asyncio.to_thread(self.t.write_at, self._fd, [data], segment.pos)
-        self._advance(segment, len(data))
+        written, hashed, size = self._pending
+        try:
+            await asyncio.shield(written)
+            if hashed is not None:
+                await asyncio.shield(hashed)
+        except BaseException:
+            if written.done() and not written.cancelled() and written.exception() is None:
+                self._pending = None
+                self.fetch.advance(self.segment, size)
+            raise
+        self._pending = None
+        self.fetch.advance(self.segment, size)
 
 
 def _first_cause(group: BaseExceptionGroup[BaseException]) -> BaseException:

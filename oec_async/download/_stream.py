@@ -44,10 +44,17 @@ from oec_async._retry import RETRYABLE_STATUSES, RetryPolicy, server_retry_after
 from oec_async.download._disk import SpaceClaim, SpaceLedger
 from oec_async.download._layout import partial_path, sidecar_path
 from oec_async.download._partial import ObjectIdentity, PartialFile
-from oec_async.download._segments import Segment, SegmentedFetch, plan_segments
+from oec_async.download._segments import Segment, SegmentedFetch
 from oec_async.download._signals import Expired, Mismatch, RangesIgnored, Restart, Transient
 from oec_async.download._urls import URLSource
-from oec_async.download._writer import Chunk, Hashes, StreamWriter, hash_file, write_at
+from oec_async.download._writer import (
+    Chunk,
+    Hashes,
+    StreamWriter,
+    hash_file,
+    no_space_error,
+    write_at,
+)
 from oec_async.download.progress import EventKind, ProgressCallback, ProgressEvent
 from oec_async.errors import DownloadError, IntegrityError, StorageError
 
@@ -71,6 +78,11 @@ class SegmentPolicy:
     connections: int = 4
     threshold: int = 64 * 1024 * 1024  # files smaller than this use one stream
     min_size: int = 8 * 1024 * 1024  # never split a range below this
+    #: Split only while one connection brings less than this (bytes/s): a fast link is
+    #: limited by the CPU, which more connections would only load further.
+    grow_below: float = 128 * 1024 * 1024
+    #: Seconds of one stream measured before deciding (0: split at once, like aria2 -x).
+    probe: float = 0.15
 
 
 @attrs.define
@@ -364,7 +376,7 @@ class ArtifactTransfer:
             self._accept_headers(resp, resuming)
             if self._segmentable(resp, resuming):
                 assert self.total is not None  # noqa: S101
-                self.segments = plan_segments(self.total, self.ctx.segments.connections)
+                self.segments = [Segment(0, self.total, 0)]  # split later, if it pays
                 await self._fetch_segmented(resp)
             else:
                 await self._stream_body(resp)
@@ -388,7 +400,7 @@ class ArtifactTransfer:
         assert self.segments is not None  # noqa: S101
         # The in-order hash of a segmented file starts from byte 0 and follows the ranges.
         self.hashes = Hashes(self._algorithms())
-        fetch = SegmentedFetch(self, self.segments, self.ctx.segments.connections)
+        fetch = SegmentedFetch(self, self.segments)
         try:
             await fetch.run(first)
         except RangesIgnored:
@@ -538,9 +550,8 @@ class ArtifactTransfer:
         """Blocking write for the segmented fetch (run in a worker thread)."""
         write_at(fd, chunks, offset, self.artifact)
 
-    @property
-    def min_segment_size(self) -> int:
-        return self.ctx.segments.min_size
+    def no_space(self, exc: OSError) -> BaseException:
+        return no_space_error(exc, self.artifact)
 
     @staticmethod
     def restart_error(reason: str) -> Restart:

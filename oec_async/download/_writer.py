@@ -23,7 +23,7 @@ from oec_async.download._disk import is_out_of_space
 from oec_async.download._layout import FILE_MODE
 from oec_async.errors import InsufficientSpaceError
 
-__all__ = ["Hashes", "StreamWriter", "hash_file", "write_at"]
+__all__ = ["Hashes", "StreamWriter", "hash_file", "no_space_error", "write_at"]
 
 _READ_BLOCK = 4 * 1024 * 1024
 Chunk = bytes | bytearray | memoryview
@@ -48,7 +48,8 @@ class Hashes:
         return hasher.hexdigest() if hasher is not None else None
 
 
-def _no_space(exc: OSError, artifact: str) -> BaseException:
+def no_space_error(exc: OSError, artifact: str) -> BaseException:
+    """ENOSPC (and friends) as :class:`InsufficientSpaceError`; other errors as they are."""
     if is_out_of_space(exc):
         return InsufficientSpaceError(
             "the disk filled up while writing; the partial file is kept for a resume",
@@ -69,7 +70,7 @@ def write_at(fd: int, chunks: Sequence[Chunk], offset: int, artifact: str) -> No
                 rest = rest[written:]
                 done += written
     except OSError as exc:
-        raise _no_space(exc, artifact) from None
+        raise no_space_error(exc, artifact) from None
 
 
 def hash_file(path: Path, length: int, hashes: Hashes, start: int = 0) -> None:

@@ -87,9 +87,11 @@ class DownloadOptions:
       up; any byte received resets the count.
     - ``buffer_size``: bytes gathered before each write (and hash) in a worker thread.
     - ``url_refresh_margin``: renew URLs this many seconds before they expire.
-    - ``segments``: connections for one large file (1: never split); a file is split only
-      when it is at least ``segment_threshold`` bytes and storage proves it honours
-      ``Range``; ranges are never split below ``min_segment_size``.
+    - ``segments``: connections for one large file (1: never split). A file of at least
+      ``segment_threshold`` bytes from storage that advertises ranges starts as one
+      stream; when, after ``segment_probe`` seconds, one connection brings less than
+      ``segment_below`` bytes/s, the rest is split over ``segments`` connections (ranges
+      never below ``min_segment_size``). ``segment_probe=0`` splits at once.
     """
 
     expires_in: int = attrs.field(default=3600)
@@ -103,6 +105,8 @@ class DownloadOptions:
     segments: int = attrs.field(default=4, validator=_positive)
     segment_threshold: int = attrs.field(default=64 * 1024 * 1024, validator=_not_negative)
     min_segment_size: int = attrs.field(default=8 * 1024 * 1024, validator=_positive)
+    segment_below: float = attrs.field(default=128 * 1024 * 1024, validator=_not_negative)
+    segment_probe: float = attrs.field(default=0.15, validator=_not_negative)
 
     @expires_in.validator
     def _check_expires_in(self, _: attrs.Attribute[int], value: int) -> None:
@@ -364,6 +368,8 @@ class _BackupJob:
                 connections=options.segments,
                 threshold=options.segment_threshold,
                 min_size=options.min_segment_size,
+                grow_below=options.segment_below,
+                probe=options.segment_probe,
             ),
             ssl=self.client.ssl,
         )
