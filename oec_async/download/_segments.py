@@ -27,6 +27,7 @@ storage that advertises ranges. The design, step by step:
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import logging
 import os
@@ -39,6 +40,7 @@ import attrs
 
 from oec_async.download._partial import ObjectIdentity
 from oec_async.download._signals import Expired, RangesIgnored, Transient
+from oec_async.download._writer import WriteBehind
 from oec_async.errors import DownloadError, StorageError
 
 if TYPE_CHECKING:
@@ -74,7 +76,9 @@ class Segment:
         return self.end - self.claimed
 
 
-def _hash_range(fd: int, start: int, end: int, update: Callable[[bytes], None]) -> None:
+def _hash_range(
+    fd: int, start: int, end: int, update: Callable[[bytes], None], behind: WriteBehind
+) -> None:
     position = start
     while position < end:
         block = os.pread(fd, min(4 * 1024 * 1024, end - position), position)
@@ -82,6 +86,7 @@ def _hash_range(fd: int, start: int, end: int, update: Callable[[bytes], None]) 
             raise OSError("the partial file is shorter than its ranges say")
         update(block)
         position += len(block)
+    behind.advance(end)
 
 
 class SegmentedFetch:
@@ -107,6 +112,10 @@ class SegmentedFetch:
         self.hashed_all = False
 
     # -- bookkeeping -------------------------------------------------------------------
+
+    @property
+    def connections_active(self) -> int:
+        return self._active
 
     def done_bytes(self) -> int:
         return sum(s.pos - s.start for s in self.segments)
@@ -155,6 +164,7 @@ class SegmentedFetch:
 
     async def run(self, first: aiohttp.ClientResponse | None) -> None:
         self._fd = os.open(self.t.partial.part, os.O_RDWR | os.O_CREAT, 0o600)
+        self._behind = WriteBehind(self._fd)
         try:
             await asyncio.to_thread(self._preallocate)
             self._save(force=True)
@@ -252,7 +262,7 @@ class SegmentedFetch:
             start, end = self.hash_queued, min(frontier, self.hash_queued + _HASH_BLOCK)
             self.hash_queued = end
             job = loop.run_in_executor(
-                self._hash_lane, _hash_range, self._fd, start, end, hashes.update
+                self._hash_lane, _hash_range, self._fd, start, end, hashes.update, self._behind
             )
             self._hash_jobs.append(job)
             await asyncio.shield(job)
@@ -387,7 +397,14 @@ class SegmentedFetch:
         hashes = self.t.hashes
         assert hashes is not None  # noqa: S101
         self.hash_queued += sum(len(c) for c in chunks)
-        job = asyncio.get_running_loop().run_in_executor(self._hash_lane, hashes.update_all, chunks)
+        end = self.hash_queued
+
+        def hash_chunks() -> None:
+            hashes.update_all(chunks)
+            # Behind the hash, nothing reads the file again: let the kernel write it out.
+            self._behind.advance(end)
+
+        job = asyncio.get_running_loop().run_in_executor(self._hash_lane, hash_chunks)
         self._hash_jobs.append(job)
         return job
 
@@ -398,38 +415,45 @@ class SegmentedFetch:
 
 
 class _WorkerLane:
-    """One worker's buffer in flight: written (and hashed, at the frontier) while the
-    worker receives the next one."""
+    """One worker's buffers in flight: written (and hashed, at the frontier) while the
+    worker receives the next ones. Up to four while one connection does all the work
+    (keeping the hash thread busy is what sets the speed), two each once split (memory
+    stays bounded whatever the number of connections)."""
 
     def __init__(self, fetch: SegmentedFetch, segment: Segment) -> None:
         self.fetch = fetch
         self.segment = segment
         self.next_offset = segment.pos
-        self._pending: tuple[asyncio.Future[None], asyncio.Future[None] | None, int] | None = None
+        self._inflight: collections.deque[
+            tuple[asyncio.Future[None], asyncio.Future[None] | None, int]
+        ] = collections.deque()
 
     async def submit(self, chunks: list[Chunk]) -> None:
-        await self.settle()
+        depth = 4 if self.fetch.connections_active <= 1 else 2
+        while len(self._inflight) >= depth:
+            await self._retire()
         size = sum(len(c) for c in chunks)
         offset, self.next_offset = self.next_offset, self.next_offset + size
         written = self.fetch.write(chunks, offset)
         hashed = self.fetch.queue_hash(offset, chunks)
-        self._pending = (written, hashed, size)
+        self._inflight.append((written, hashed, size))
+
+    async def _retire(self) -> None:
+        written, hashed, size = self._inflight[0]
+        await asyncio.shield(written)
+        if hashed is not None:
+            await asyncio.shield(hashed)
+        self._inflight.popleft()
+        self.fetch.advance(self.segment, size)
 
     async def settle(self) -> None:
-        if self._pending is None:
-            return
-        written, hashed, size = self._pending
-        try:
-            await asyncio.shield(written)
-            if hashed is not None:
-                await asyncio.shield(hashed)
-        except BaseException:
-            if written.done() and not written.cancelled() and written.exception() is None:
-                self._pending = None
-                self.fetch.advance(self.segment, size)
-            raise
-        self._pending = None
-        self.fetch.advance(self.segment, size)
+        """Wait for every buffer in flight; what reached the disk counts, in order, up to
+        the first failure (which is then raised)."""
+        futures = [f for w, h, _ in self._inflight for f in (w, h) if f is not None]
+        if futures:
+            await asyncio.shield(asyncio.wait(futures))
+        while self._inflight:
+            await self._retire()
 
 
 def _first_cause(group: BaseExceptionGroup[BaseException]) -> BaseException:
