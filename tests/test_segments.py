@@ -85,10 +85,10 @@ async def test_large_file_is_fetched_over_several_ranged_connections(
     # Nothing fetched twice (beyond what was in flight when a range was cut short).
     assert SIZE <= result.database.bytes_transferred < SIZE + 1 * MiB
     starts = sorted(start for start, _ in closed_ranges(seg_sim))
-    # The first response, plus three ranged requests for parts it left (a range asked for
-    # may be cut short later, when another worker takes its back half).
-    assert len(starts) == 3
-    assert len(set(starts)) == 3
+    # The first response, plus ranged requests for the pieces after it, handed out in
+    # file order (512 KiB pieces here: twice min_segment_size).
+    assert len(starts) >= 3
+    assert len(set(starts)) == len(starts)
     assert starts[0] > 0
     assert starts[-1] < SIZE
     assert all(r.headers.get("If-Range") for r in dump_requests(seg_sim) if r.range)

@@ -143,10 +143,29 @@ class SegmentedFetch:
         self.t.report_written(amount)
         self._save()
 
+    @property
+    def piece(self) -> int:
+        return 2 * self.policy.min_size
+
+    def _add(self, segment: Segment) -> None:
+        self.segments.append(segment)
+        self.segments.sort(key=lambda s: s.start)
+
     def _take(self) -> Segment | None:
-        """An unassigned range, else the back half of the largest one still open."""
-        if self._unassigned:
-            return self._unassigned.pop(0)
+        """The next piece of work, in file order: the front of the first unassigned range
+        (so the hash frontier keeps moving and hashing keeps pace with the download);
+        when none is left, the back half of the largest range still open."""
+        while self._unassigned:
+            segment = self._unassigned.pop(0)
+            if segment.complete:
+                continue
+            cut = -(-(segment.pos + self.piece) // _ALIGN) * _ALIGN
+            if cut < segment.end:  # hand out one piece; the rest stays unassigned
+                rest = Segment(cut, segment.end, cut)
+                segment.end = cut
+                self._add(rest)
+                self._unassigned.insert(0, rest)
+            return segment
         candidates = [s for s in self.segments if s.unclaimed >= 2 * self.policy.min_size]
         if not candidates:
             return None
@@ -156,8 +175,7 @@ class SegmentedFetch:
             return None
         stolen = Segment(middle, victim.end, middle)
         victim.end = middle
-        self.segments.append(stolen)
-        self.segments.sort(key=lambda s: s.start)
+        self._add(stolen)
         return stolen
 
     # -- the run -----------------------------------------------------------------------
@@ -245,6 +263,18 @@ class SegmentedFetch:
             await asyncio.sleep(_TICK)
 
     def _grow(self) -> None:
+        # The first stream keeps the piece it is in; everything after it is handed out
+        # piece by piece, in order.
+        head = next(
+            (s for s in self.segments if not s.complete and s not in self._unassigned), None
+        )
+        if head is not None:
+            cut = -(-(head.claimed + self.piece) // _ALIGN) * _ALIGN
+            if cut < head.end:
+                rest = Segment(cut, head.end, cut)
+                head.end = cut
+                self._add(rest)
+                self._unassigned.insert(0, rest)
         for _ in range(self.policy.connections - self._active):
             self._spawn(None, None)
 
