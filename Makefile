@@ -43,5 +43,9 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 
+## the long chaos soak: 300+ downloads under random faults and kill -9; prints its seed
+soak: $(STAMP)
+	$(BIN)/python -m tests.soak --downloads 300 $(if $(SEED),--seed $(SEED),)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist

@@ -36,7 +36,7 @@ from oec_async.errors import (
     UnprocessableEntityError,
 )
 
-__all__ = ["APITransport", "error_for_status", "parse_error_body"]
+__all__ = ["APITransport", "error_for_status", "is_certificate_error", "parse_error_body"]
 
 logger = logging.getLogger("oec_async.http")
 
@@ -147,6 +147,11 @@ def error_for_status(
     return _STATUS_ERRORS.get(status, APIError)(message, **kwargs)
 
 
+def is_certificate_error(exc: BaseException) -> bool:
+    """TLS verification failed: permanent, whatever the number of retries."""
+    return isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError)
+
+
 def _connection_error(exc: BaseException, method: str, path: str) -> APIConnectionError:
     # aiohttp's messages may carry the full URL; only a redacted description survives, and
     # the original exception is not chained (tracebacks would print it).
@@ -214,6 +219,8 @@ class APITransport:
                     (time.monotonic() - started) * 1000,
                     attempt,
                 )
+                if is_certificate_error(exc):
+                    raise error from None  # an untrusted certificate stays so: no retry
                 delay = self.policy.backoff(retries + 1)
             else:
                 logger.debug(

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 import attrs
 
+from oec_async._http import is_certificate_error
 from oec_async.download._partial import ObjectIdentity
 from oec_async.download._signals import Expired, RangesIgnored, Transient
 from oec_async.download._writer import WriteBehind
@@ -339,6 +340,10 @@ class SegmentedFetch:
                     ) from None
                 continue
             except (aiohttp.ClientError, TimeoutError) as exc:
+                if is_certificate_error(exc):
+                    raise StorageError(
+                        "storage's TLS certificate is not trusted", artifact=self.t.artifact
+                    ) from None
                 reason = "stalled" if isinstance(exc, TimeoutError) else type(exc).__name__
             except Transient as exc:
                 reason, delay = str(exc), exc.delay
@@ -482,8 +487,13 @@ class _WorkerLane:
         futures = [f for w, h, _ in self._inflight for f in (w, h) if f is not None]
         if futures:
             await asyncio.shield(asyncio.wait(futures))
-        while self._inflight:
-            await self._retire()
+        try:
+            while self._inflight:
+                await self._retire()
+        finally:
+            for future in futures:  # the first error is raised; the rest are consequences
+                if not future.cancelled():
+                    future.exception()
 
 
 def _first_cause(group: BaseExceptionGroup[BaseException]) -> BaseException:

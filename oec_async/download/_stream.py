@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import attrs
 
+from oec_async._http import is_certificate_error
 from oec_async._redact import redact_text, redact_url
 from oec_async._retry import RETRYABLE_STATUSES, RetryPolicy, server_retry_after
 from oec_async.download._disk import SpaceClaim, SpaceLedger
@@ -309,6 +310,11 @@ class ArtifactTransfer:
                 failures += 1
                 delay, reason = exc.delay, str(exc)
             except (aiohttp.ClientError, TimeoutError) as exc:
+                if is_certificate_error(exc):
+                    raise StorageError(
+                        f"storage's TLS certificate is not trusted: {_describe(exc)}",
+                        artifact=self.artifact,
+                    ) from None
                 failures += 1
                 delay = None
                 reason = "stalled" if isinstance(exc, TimeoutError) else _describe(exc)

@@ -210,6 +210,9 @@ class StreamWriter:
             ]
             if futures:
                 await asyncio.wait(futures)
+                for future in futures:  # their errors were (or will be) reported once
+                    if not future.cancelled():
+                        future.exception()
             while self._inflight:
                 end, written, hashed = self._inflight.popleft()
                 if written.exception() is None and hashed.exception() is None:

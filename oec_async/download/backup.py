@@ -24,11 +24,12 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import attrs
 
 from oec_async._config import check_expires_in, coerce_uuid
 from oec_async._retry import RetryPolicy
-from oec_async.download._disk import SpaceLedger
+from oec_async.download._disk import SpaceLedger, is_out_of_space
 from oec_async.download._layout import (
     ARTIFACTS,
     DEFAULT_NAMES,
@@ -49,7 +50,13 @@ from oec_async.download._stream import (
 from oec_async.download._urls import URLSource, url_of
 from oec_async.download.manifest import MAX_MANIFEST_BYTES, Manifest, ManifestEntry, parse_manifest
 from oec_async.download.progress import ProgressCallback, ProgressEvent
-from oec_async.errors import ConfigurationError, IntegrityError, ManifestError
+from oec_async.errors import (
+    ConfigurationError,
+    DownloadError,
+    InsufficientSpaceError,
+    IntegrityError,
+    ManifestError,
+)
 from oec_async.models import Backup
 
 if TYPE_CHECKING:
@@ -454,6 +461,28 @@ async def download_backup(
     else:
         backup = await client.get_backup(coerce_uuid(backup_or_id, "backup_or_id"))
     directory = backup_directory(Path(dest), backup.environment_id, backup.id)
+    try:
+        return await _download_into(client, backup, directory, opts, progress, ledger)
+    except OSError as exc:
+        if isinstance(exc, aiohttp.ClientError):  # a network error is not about the disk
+            raise
+        # A read-only disk, a permission, a path that is a file: say which, plainly.
+        if is_out_of_space(exc):
+            raise InsufficientSpaceError(
+                f"no space left in {directory}; partial files are kept for a resume"
+            ) from exc
+        where = exc.filename or directory
+        raise DownloadError(f"cannot write in {where}: {exc.strerror or exc}") from exc
+
+
+async def _download_into(
+    client: OECClient,
+    backup: Backup,
+    directory: Path,
+    opts: DownloadOptions,
+    progress: ProgressCallback | None,
+    ledger: SpaceLedger | None,
+) -> BackupDownload:
     await asyncio.to_thread(make_private_dirs, directory)
     async with DirectoryLock(directory / LOCK_NAME, timeout=opts.lock_timeout):
         record = CompletionRecord.load(directory, backup.id)

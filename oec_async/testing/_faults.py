@@ -16,7 +16,7 @@ import attrs
 
 __all__ = ["APIFault", "Faults", "StorageStatusFault", "StreamFault"]
 
-StreamKind = Literal["drop", "stall", "corrupt", "expire", "short_body", "lie_length"]
+StreamKind = Literal["drop", "stall", "corrupt", "expire", "short_body", "lie_length", "long_body"]
 ErrorShape = Literal["detail_str", "detail_object", "detail_list", "flat"]
 
 
@@ -174,6 +174,20 @@ class Faults:
         """Announce ``extra`` more bytes than are sent, then close the connection."""
         return self._stream(
             "lie_length", 0, artifact=artifact, backup_id=backup_id, times=times, amount=extra
+        )
+
+    def long_body(
+        self,
+        extra: int = 1024,
+        *,
+        artifact: str | None = "database",
+        backup_id: uuid.UUID | None = None,
+        times: int | None = 1,
+    ) -> StreamFault:
+        """A clean response ``extra`` bytes longer than the object (Content-Length
+        included): the bytes are well delivered, and wrong."""
+        return self._stream(
+            "long_body", 0, artifact=artifact, backup_id=backup_id, times=times, amount=extra
         )
 
     def release_stalls(self) -> None:

@@ -8,10 +8,11 @@ import hashlib
 import hmac
 import random
 import shutil
+import ssl
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -79,6 +80,7 @@ class OECSimulator:
         rate_limit: tuple[int, float] | None = (120, 60.0),
         storage_public_url: str | None = None,
         bandwidth: float | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.seed = seed
         self.host = host
@@ -107,6 +109,10 @@ class OECSimulator:
         self.rate_limited = 0
         self.url_ttl: float | None = None  # overrides expires_in for every URL issued
         self.bandwidth = bandwidth  # bytes/s per storage response; None: as fast as possible
+        self.ssl_context = ssl_context  # serve https (API and storage) with this context
+        #: When set, the download endpoint hands out URLs made by this function
+        #: ``(backup, artifact, ttl) -> url`` instead of the simulator's own storage.
+        self.url_signer: Callable[[SimBackup, str, float], str] | None = None
         self.storage_public_url = storage_public_url
         self.faults = Faults()
         self.requests: list[RequestRecord] = []
@@ -132,9 +138,10 @@ class OECSimulator:
         api = await self._serve(build_api_app(self), api_port)
         storage = await self._serve(build_storage_app(self), storage_port, storage=True)
         alt = await self._serve(build_storage_app(self, origin_name="storage-alt"), 0, storage=True)
-        self.base_url = f"http://{self.host}:{api}{API_PREFIX}"
-        self.storage_url = f"http://{self.host}:{storage}"
-        self.alt_storage_url = f"http://{self.host}:{alt}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        self.base_url = f"{scheme}://{self.host}:{api}{API_PREFIX}"
+        self.storage_url = f"{scheme}://{self.host}:{storage}"
+        self.alt_storage_url = f"{scheme}://{self.host}:{alt}"
         return self
 
     async def _serve(self, app: web.Application, port: int, *, storage: bool = False) -> int:
@@ -142,7 +149,7 @@ class OECSimulator:
         await runner.setup()
         if storage and runner.server is not None:
             self._watch_disconnects(runner.server)
-        site = web.TCPSite(runner, self.host, port)
+        site = web.TCPSite(runner, self.host, port, ssl_context=self.ssl_context)
         await site.start()
         self._runners.append(runner)
         server = site._server  # the only way to learn an ephemeral port
@@ -206,6 +213,9 @@ class OECSimulator:
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
     def sign_urls(self, backup: SimBackup, ttl: float, artifacts: Iterable[str]) -> dict[str, str]:
+        if self.url_signer is not None:  # another storage signs (a real S3 server, say)
+            self.urls_issued += 1
+            return {a: self.url_signer(backup, a, ttl) for a in artifacts}
         base = self.storage_public_url or self.storage_url
         issued = int(time.time())
         urls = {}

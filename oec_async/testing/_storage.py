@@ -125,6 +125,7 @@ def build_storage_app(sim: OECSimulator, *, origin_name: str = "storage") -> web
         stream_rules = [r for r in sim.faults.stream if r.matches(backup.id, artifact)]
         length = end - start
         declared = length
+        padding = 0
         for fault in stream_rules:
             if fault.kind == "short_body" and end == obj.size:
                 fault.fire()
@@ -133,6 +134,10 @@ def build_storage_app(sim: OECSimulator, *, origin_name: str = "storage") -> web
             elif fault.kind == "lie_length":
                 fault.fire()
                 declared = length + fault.amount
+            elif fault.kind == "long_body" and end == obj.size:
+                fault.fire()
+                padding = fault.amount
+                length = declared = length + padding
 
         stream = web.StreamResponse(status=status)
         stream.headers.update(
@@ -151,6 +156,8 @@ def build_storage_app(sim: OECSimulator, *, origin_name: str = "storage") -> web
         record.status = status  # known now; the body may take a while
         await stream.prepare(request)
         await _send_body(request, stream, record, obj, start, end, stream_rules)
+        if padding and request.transport is not None and not request.transport.is_closing():
+            await stream.write(b"\xa5" * padding)  # bytes the object does not have
         if declared != length:  # promised more than we sent: the connection just ends
             _hang_up(request)
         return stream

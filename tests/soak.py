@@ -1,0 +1,426 @@
+"""Chaos soak: many downloads and bulk pulls against a simulator that misbehaves at random.
+
+    python -m tests.soak [--downloads 300] [--seed N]      (make soak)
+
+Every round draws its faults from a seeded RNG (the seed is printed, and a run is
+reproducible from it): connections dropped at random offsets, stalls, corrupt bytes (once,
+or every time), lying Content-Length, truncated and over-long bodies, wrong
+Content-Range, Range ignored, 5xx and 429 bursts from storage and from the API, URLs
+expiring mid-transfer,
+objects changed between two runs, and downloads in a child process killed with SIGKILL
+at a random moment, then restarted.
+
+After every round the destination is inspected, whatever the outcome:
+- a file under a final name whose bytes are not a version the simulator served is a
+  *corrupt final file*;
+- a final data file without a final manifest beside it whose checksum it matches is an
+  *unverified final file*;
+and every log record, exception message, repr and child output of the whole run is
+searched for the API keys and for presigned signatures (*secrets in logs*).
+
+It ends with one summary line; any invariant above zero, or a round that ended otherwise
+than expected (a success, or the clear error its faults call for), fails the soak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import hashlib
+import json
+import logging
+import os
+import random
+import re
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from oec_async import IntegrityError, OECClient, OECError
+from oec_async.download import BackupDownload
+from oec_async.testing import OECSimulator, SimBackup
+
+KiB = 1024
+MiB = 1024 * KiB
+CHILD = Path(__file__).with_name("_child_download.py")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+_SIGNATURE = re.compile(r"(?i)x-amz-signature=(?!<redacted>)[0-9a-f]{16,}")
+DATA = ("database", "filestore")
+
+
+@attrs.define
+class SoakStats:
+    seed: int
+    downloads: int = 0
+    kills: int = 0
+    faults: collections.Counter[str] = attrs.Factory(collections.Counter)
+    recoveries: int = 0  # rounds that met at least one fault and still verified everything
+    expected_failures: int = 0  # rounds whose faults cannot be got past, ended as expected
+    unexpected: list[str] = attrs.Factory(list)
+    corrupt_final: int = 0
+    unverified_final: int = 0
+    secrets_in_logs: int = 0
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.corrupt_final == 0
+            and self.unverified_final == 0
+            and self.secrets_in_logs == 0
+            and not self.unexpected
+        )
+
+    def summary(self) -> str:
+        faults = ",".join(f"{k}:{v}" for k, v in sorted(self.faults.items())) or "none"
+        return (
+            f"SOAK seed={self.seed} downloads={self.downloads} kills={self.kills} "
+            f"faults={faults} recoveries={self.recoveries} "
+            f"expected_failures={self.expected_failures} unexpected={len(self.unexpected)} | "
+            f"corrupt_final={self.corrupt_final} unverified_final={self.unverified_final} "
+            f"secrets_in_logs={self.secrets_in_logs} | {self.elapsed:.0f}s "
+            f"{'OK' if self.ok else 'FAILED'}"
+        )
+
+
+class _Capture(logging.Handler):
+    """Every record of the oec_async loggers, formatted, for the secrets audit."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@attrs.frozen
+class Plan:
+    """The faults of one round and what the round must end with."""
+
+    faults: tuple[str, ...]
+    fatal: bool  # the faults cannot be got past: IntegrityError expected
+
+
+class Soak:
+    def __init__(self, sim: OECSimulator, work: Path, seed: int) -> None:
+        self.sim = sim
+        self.work = work
+        self.rng = random.Random(seed)
+        self.stats = SoakStats(seed=seed)
+        self.texts: list[str] = []  # exception messages, reprs, child output
+        self.versions: dict[tuple[uuid.UUID, str], set[str]] = collections.defaultdict(set)
+
+    # -- faults ------------------------------------------------------------------------
+
+    def _remember_versions(self, backup: SimBackup) -> None:
+        for artifact, obj in self.sim.world.ensure_objects(backup).items():
+            self.versions[(backup.id, artifact)].add(obj.sha256)
+
+    def plan(self, backups: list[SimBackup]) -> Plan:
+        """Install 1-3 random faults aimed at these backups."""
+        kinds = [
+            "drop", "drop", "stall", "corrupt_once", "lie_length", "short_body_once",
+            "storage_5xx", "storage_429", "api_5xx", "api_429", "expire", "ignore_range",
+            "wrong_range", "long_body_once", "corrupt_always", "short_body_always",
+            "long_body_always",
+        ]  # fmt: skip
+        chosen = self.rng.sample(kinds, self.rng.randint(1, 3))
+        fatal = False
+        faults = self.sim.faults
+        for kind in chosen:
+            backup = self.rng.choice(backups)
+            size = backup.dump_size
+            offset = self.rng.randrange(1, max(2, size - 1))
+            self.stats.faults[kind] += 1
+            if kind == "drop":
+                faults.drop_after(offset, backup_id=backup.id)
+            elif kind == "stall":
+                faults.stall_after(offset, backup_id=backup.id)
+            elif kind == "corrupt_once":
+                faults.corrupt(offset, backup_id=backup.id)
+            elif kind == "corrupt_always":
+                faults.corrupt(offset, backup_id=backup.id, times=None)
+                fatal = True
+            elif kind == "lie_length":
+                faults.lie_content_length(self.rng.randint(1, 64 * KiB), backup_id=backup.id)
+            elif kind == "short_body_once":
+                faults.short_body(self.rng.randint(1, 4 * KiB), backup_id=backup.id)
+            elif kind == "short_body_always":
+                faults.short_body(self.rng.randint(1, 4 * KiB), backup_id=backup.id, times=None)
+                fatal = True
+            elif kind == "long_body_once":
+                faults.long_body(self.rng.randint(1, 4 * KiB), backup_id=backup.id)
+            elif kind == "long_body_always":
+                faults.long_body(self.rng.randint(1, 4 * KiB), backup_id=backup.id, times=None)
+                fatal = True
+            elif kind == "storage_5xx":
+                faults.storage_errors(
+                    self.rng.choice([500, 502, 503]), count=self.rng.randint(1, 3)
+                )
+            elif kind == "storage_429":
+                faults.storage_errors(429, count=self.rng.randint(1, 2), retry_after=0.05)
+            elif kind == "api_5xx":
+                faults.api_errors(
+                    self.rng.choice([500, 502, 503, 504]), count=self.rng.randint(1, 2)
+                )
+            elif kind == "api_429":
+                faults.rate_limit(count=self.rng.randint(1, 2), retry_after=0.05)
+            elif kind == "expire":
+                faults.expire_after(offset, backup_id=backup.id)
+            elif kind == "ignore_range":
+                faults.ignore_range(artifact="database")
+                faults.drop_after(offset, backup_id=backup.id)  # so a Range is asked for
+            elif kind == "wrong_range":
+                faults.drop_after(offset, backup_id=backup.id)
+                faults.wrong_content_range()
+        return Plan(tuple(chosen), fatal)
+
+    def calm(self) -> None:
+        self.sim.faults.clear()
+
+    # -- checking the disk -------------------------------------------------------------
+
+    def inspect(self, dest: Path) -> None:
+        """Count corrupt and unverified files under final names anywhere in ``dest``."""
+        for manifest_path in dest.glob("*/*/manifest.json"):
+            self._inspect_folder(manifest_path.parent)
+        for folder in dest.glob("*/*"):
+            if not (folder / "manifest.json").exists():
+                self._inspect_folder(folder)
+
+    def _inspect_folder(self, folder: Path) -> None:
+        try:
+            backup = self.sim.backup(uuid.UUID(folder.name))
+        except (ValueError, KeyError):
+            return
+        manifest: dict[str, Any] = {}
+        manifest_path = folder / "manifest.json"
+        if manifest_path.exists():
+            manifest = json.loads(manifest_path.read_text())
+        for artifact in DATA:
+            final = folder / backup.file_names[artifact]
+            if not final.exists():
+                continue
+            digest = hashlib.sha256(final.read_bytes()).hexdigest()
+            if digest not in self.versions[(backup.id, artifact)]:
+                self.stats.corrupt_final += 1
+                self.texts.append(f"CORRUPT {final}")
+            entry = manifest.get("files", {}).get(artifact, {})
+            if entry.get("sha256") != digest:
+                self.stats.unverified_final += 1
+                self.texts.append(f"UNVERIFIED {final}")
+
+    # -- rounds ------------------------------------------------------------------------
+
+    def record(self, plan: Plan, outcome: BackupDownload | BaseException, label: str) -> None:
+        self.stats.downloads += 1
+        self.texts.append(repr(outcome) if isinstance(outcome, BackupDownload) else str(outcome))
+        if isinstance(outcome, BackupDownload):
+            if plan.fatal:
+                self.stats.unexpected.append(f"{label}: verified despite {plan.faults}")
+            elif outcome.verified:
+                self.stats.recoveries += 1
+            else:
+                self.stats.unexpected.append(f"{label}: not verified under {plan.faults}")
+        elif plan.fatal and isinstance(outcome, IntegrityError):
+            self.stats.expected_failures += 1
+        else:
+            self.stats.unexpected.append(
+                f"{label}: {type(outcome).__name__}: {outcome} under {plan.faults}"
+            )
+
+    async def one_download(self, client: OECClient, round_no: int) -> None:
+        env = self.rng.choice(self.sim.environment_ids)
+        backup = self.sim.latest_completed(env)
+        self._remember_versions(backup)
+        plan = self.plan([backup])
+        dest = self.work / f"round-{round_no}"
+        try:
+            outcome: BackupDownload | BaseException = await asyncio.wait_for(
+                client.download_backup(backup.id, dest, buffer_size=64 * KiB), 60
+            )
+        except OECError as exc:
+            outcome = exc
+        finally:
+            self.calm()
+        self.record(plan, outcome, f"round {round_no} download")
+        self.inspect(dest)
+
+    async def one_pull(self, client: OECClient, round_no: int) -> None:
+        envs = self.rng.sample(self.sim.environment_ids, self.rng.randint(2, 4))
+        backups = [self.sim.latest_completed(env) for env in envs]
+        for backup in backups:
+            self._remember_versions(backup)
+        plan = self.plan(backups)
+        dest = self.work / f"round-{round_no}"
+        try:
+            results = await asyncio.wait_for(
+                client.pull_latest(envs, dest, concurrency=3, buffer_size=64 * KiB), 90
+            )
+        finally:
+            self.calm()
+        failures = [r.error for r in results if r.error is not None]
+        for result in results:
+            self.stats.downloads += 1
+            self.texts.append(repr(result))
+        if plan.fatal:
+            # The fatal fault hit one backup (or none, if it aimed at an offset past a
+            # file that ended first): the others must still be verified.
+            bad = [e for e in failures if not isinstance(e, IntegrityError)]
+            if bad or len(failures) > 1:
+                self.stats.unexpected.append(f"round {round_no} pull: {failures} {plan.faults}")
+            else:
+                self.stats.expected_failures += len(failures)
+                self.stats.recoveries += len(results) - len(failures)
+        elif failures or not all(r.download and r.download.verified for r in results):
+            self.stats.unexpected.append(f"round {round_no} pull: {failures} {plan.faults}")
+        else:
+            self.stats.recoveries += len(results)
+        self.inspect(dest)
+
+    async def changed_between_runs(self, client: OECClient, round_no: int) -> None:
+        env = self.rng.choice(self.sim.environment_ids)
+        backup = self.sim.latest_completed(env)
+        self._remember_versions(backup)
+        dest = self.work / f"round-{round_no}"
+        self.sim.faults.stall_after(self.rng.randrange(64 * KiB, backup.dump_size - 1))
+        self.stats.faults["changed_object"] += 1
+        task = asyncio.create_task(client.download_backup(backup.id, dest, buffer_size=32 * KiB))
+        try:
+            await asyncio.wait_for(self.sim.wait_for_bytes(backup.id, "database", 1), 10)
+            await asyncio.sleep(self.rng.uniform(0, 0.05))
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, OECError) as exc:
+                self.texts.append(str(exc))
+        finally:
+            self.calm()
+        self.inspect(dest)
+        self.sim.change_object(backup.id)
+        self._remember_versions(backup)
+        try:
+            outcome: BackupDownload | BaseException = await client.download_backup(backup.id, dest)
+        except OECError as exc:
+            outcome = exc
+        self.record(Plan(("changed_object",), False), outcome, f"round {round_no} changed")
+        self.inspect(dest)
+
+    async def killed_and_restarted(self, client: OECClient, round_no: int) -> None:
+        env = self.rng.choice(self.sim.environment_ids)
+        backup = self.sim.latest_completed(env)
+        self._remember_versions(backup)
+        dest = self.work / f"round-{round_no}"
+        # The child writes 256 KiB buffers: the stall must leave it at least one to report.
+        stall_at = self.rng.randrange(max(512 * KiB, backup.dump_size // 4), backup.dump_size - 1)
+        self.sim.faults.stall_after(stall_at, backup_id=backup.id)
+        self.stats.faults["sigkill"] += 1
+        env_vars = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(CHILD), self.sim.base_url, self.sim.api_key, str(backup.id),
+            str(dest), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env=env_vars,
+        )  # fmt: skip
+        # The child reports bytes on disk; up to one buffer before the stall may still be
+        # in its memory when the stall begins.
+        target = self.rng.randrange(1, stall_at - 256 * KiB)
+        try:
+            assert proc.stdout is not None
+            async with asyncio.timeout(30):
+                while True:
+                    line = await proc.stdout.readline()
+                    if not line or int(line) >= target:
+                        break
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+            out, err = await proc.communicate()
+            self.texts.append(out.decode(errors="replace") + err.decode(errors="replace"))
+            self.calm()
+        self.stats.kills += 1
+        self.inspect(dest)
+        try:
+            outcome: BackupDownload | BaseException = await client.download_backup(backup.id, dest)
+        except OECError as exc:
+            outcome = exc
+        self.record(Plan(("sigkill",), False), outcome, f"round {round_no} after kill")
+        self.inspect(dest)
+
+    # -- the audit -----------------------------------------------------------------------
+
+    def audit(self, logs: list[str]) -> None:
+        secrets = [self.sim.api_key, self.sim.read_only_key]
+        for text in [*logs, *self.texts]:
+            hits = sum(text.count(secret) for secret in secrets)
+            hits += len(_SIGNATURE.findall(text))
+            self.stats.secrets_in_logs += hits
+
+
+async def run_soak(downloads: int, seed: int, *, kill_every: int = 20) -> SoakStats:
+    started = time.monotonic()
+    capture = _Capture()
+    capture.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    logger = logging.getLogger("oec_async")
+    previous = logger.level
+    logger.addHandler(capture)
+    logger.setLevel(logging.DEBUG)
+    work = Path(tempfile.mkdtemp(prefix="oec-soak-"))
+    try:
+        async with OECSimulator(
+            seed=seed, environments=10, backups_per_environment=3, dump_size=768 * KiB
+        ) as sim:
+            for index in range(3):  # and some bigger ones
+                sim.add_environment(statuses=["completed"], dump_size=(2 + index) * MiB)
+            sim.rate_limit = None
+            soak = Soak(sim, work, seed)
+            async with OECClient(
+                sim.api_key, sim.base_url, timeout=0.5, requests_per_minute=None
+            ) as client:
+                round_no = 0
+                while soak.stats.downloads < downloads:
+                    round_no += 1
+                    dice = soak.rng.random()
+                    if kill_every and round_no % kill_every == 0:
+                        await soak.killed_and_restarted(client, round_no)
+                    elif dice < 0.15:
+                        await soak.one_pull(client, round_no)
+                    elif dice < 0.22:
+                        await soak.changed_between_runs(client, round_no)
+                    else:
+                        await soak.one_download(client, round_no)
+                    if round_no % 10 == 0:  # keep the disk use flat
+                        for folder in work.glob("round-*"):
+                            shutil.rmtree(folder, ignore_errors=True)
+            soak.audit(capture.lines)
+            soak.stats.elapsed = time.monotonic() - started
+            return soak.stats
+    finally:
+        logger.removeHandler(capture)
+        logger.setLevel(previous)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="oec_async chaos soak")
+    parser.add_argument("--downloads", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args(argv)
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 10**6)
+    print(f"soak: seed {seed}, {args.downloads} downloads", flush=True)
+    stats = asyncio.run(run_soak(args.downloads, seed))
+    for problem in stats.unexpected:
+        print(f"  unexpected: {problem}")
+    print(stats.summary(), flush=True)
+    return 0 if stats.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
