@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import subprocess
 import sys
 import textwrap
 import uuid
@@ -21,6 +19,7 @@ import pytest
 
 from oec_async import DownloadError, OECClient
 from oec_async.testing import OECSimulator
+from tests._support import mounted_tmpfs
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -40,23 +39,8 @@ def latest(sim: OECSimulator) -> uuid.UUID:
 @pytest.fixture
 def read_only_dir(tmp_path: Path) -> Iterator[Path]:
     """A read-only file system (root ignores permission bits, not a read-only mount)."""
-    mount, umount = shutil.which("mount"), shutil.which("umount")
-    if mount is None or umount is None:
-        pytest.skip("no mount/umount here")
-    target = tmp_path / "ro"
-    target.mkdir()
-    done = subprocess.run(
-        [mount, "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(target)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs: {done.stderr.strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "ro", "ro,size=1m") as target:
         yield target
-    finally:
-        subprocess.run([umount, "-l", str(target)], capture_output=True, check=False)
 
 
 async def test_read_only_destination_is_a_clear_download_error(

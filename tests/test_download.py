@@ -15,16 +15,9 @@ from oec_async import Backup, IntegrityError, OECClient
 from oec_async.download import BackupDownload, ProgressEvent
 from oec_async.download._layout import LOCK_NAME, RECORD_NAME, artifact_filenames
 from oec_async.testing import OECSimulator
+from tests._support import completed_backup, folder_of
 
 ARTIFACTS = ("manifest", "database", "filestore")
-
-
-def completed_backup(sim: OECSimulator) -> uuid.UUID:
-    return sim.latest_completed(sim.environment_ids[0]).id
-
-
-def folder_of(sim: OECSimulator, dest: Path, backup_id: uuid.UUID) -> Path:
-    return dest / str(sim.backup(backup_id).environment_id) / str(backup_id)
 
 
 def assert_bytes_match(sim: OECSimulator, result: BackupDownload) -> None:

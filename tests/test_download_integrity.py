@@ -9,31 +9,13 @@ from pathlib import Path
 import pytest
 
 from oec_async import IntegrityError, ManifestError, OECClient
-from oec_async.download import BackupDownload, ProgressEvent
+from oec_async.download import ProgressEvent
 from oec_async.download._layout import RECORD_NAME
 from oec_async.testing import MANIFEST_VARIANTS, OECSimulator
+from tests._support import assert_all_bytes_match, completed_backup, folder_of, stored_bytes
 
 HOSTILE_VARIANTS = ("traversal", "absolute", "invalid_json", "not_an_object")
 GOOD_VARIANTS = tuple(v for v in MANIFEST_VARIANTS if v not in HOSTILE_VARIANTS)
-
-
-def completed_backup(sim: OECSimulator) -> uuid.UUID:
-    return sim.latest_completed(sim.environment_ids[0]).id
-
-
-def folder_of(sim: OECSimulator, dest: Path, backup_id: uuid.UUID) -> Path:
-    return dest / str(sim.backup(backup_id).environment_id) / str(backup_id)
-
-
-def stored_bytes(sim: OECSimulator, backup_id: uuid.UUID, artifact: str) -> bytes:
-    return sim.object(backup_id, artifact).path.read_bytes()
-
-
-def assert_all_bytes_match(sim: OECSimulator, result: BackupDownload) -> None:
-    for downloaded in result.files:
-        assert downloaded.path.read_bytes() == stored_bytes(
-            sim, result.backup_id, downloaded.artifact
-        ), downloaded.artifact
 
 
 def assert_nothing_of_the_dump_kept(directory: Path) -> None:

@@ -12,15 +12,16 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from oec_async import DownloadError, OECClient, StorageError
-from oec_async.download import BackupDownload, ProgressEvent
+from oec_async.download import ProgressEvent
 from oec_async.testing import OECSimulator
+from tests._support import assert_all_bytes_match, completed_backup, folder_of, stored_bytes, within
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -40,25 +41,6 @@ async def big_sim() -> AsyncIterator[OECSimulator]:
 async def big_client(big_sim: OECSimulator) -> AsyncIterator[OECClient]:
     async with OECClient(big_sim.api_key, big_sim.base_url, timeout=5.0) as api_client:
         yield api_client
-
-
-def completed_backup(sim: OECSimulator) -> uuid.UUID:
-    return sim.latest_completed(sim.environment_ids[0]).id
-
-
-def folder_of(sim: OECSimulator, dest: Path, backup_id: uuid.UUID) -> Path:
-    return dest / str(sim.backup(backup_id).environment_id) / str(backup_id)
-
-
-def stored_bytes(sim: OECSimulator, backup_id: uuid.UUID, artifact: str) -> bytes:
-    return sim.object(backup_id, artifact).path.read_bytes()
-
-
-def assert_all_bytes_match(sim: OECSimulator, result: BackupDownload) -> None:
-    for downloaded in result.files:
-        assert downloaded.path.read_bytes() == stored_bytes(
-            sim, result.backup_id, downloaded.artifact
-        ), downloaded.artifact
 
 
 class ProgressWatch:
@@ -94,11 +76,6 @@ async def settle(task: asyncio.Task[Any]) -> None:
     if not task.done():
         task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-
-
-async def within(awaitable: Awaitable[Any], seconds: float = 10.0) -> Any:
-    async with asyncio.timeout(seconds):
-        return await awaitable
 
 
 async def interrupt_mid_dump(

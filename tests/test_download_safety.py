@@ -7,9 +7,8 @@ import asyncio
 import errno
 import os
 import shutil
-import subprocess
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,14 @@ from oec_async import (
 )
 from oec_async.download import BackupDownload, ProgressEvent
 from oec_async.testing import OECSimulator, RequestRecord
+from tests._support import (
+    assert_all_bytes_match,
+    completed_backup,
+    folder_of,
+    mounted_tmpfs,
+    stored_bytes,
+    within,
+)
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -40,30 +47,6 @@ async def big_sim() -> AsyncIterator[OECSimulator]:
 async def big_client(big_sim: OECSimulator) -> AsyncIterator[OECClient]:
     async with OECClient(big_sim.api_key, big_sim.base_url, timeout=5.0) as api_client:
         yield api_client
-
-
-def completed_backup(sim: OECSimulator) -> uuid.UUID:
-    return sim.latest_completed(sim.environment_ids[0]).id
-
-
-def folder_of(sim: OECSimulator, dest: Path, backup_id: uuid.UUID) -> Path:
-    return dest / str(sim.backup(backup_id).environment_id) / str(backup_id)
-
-
-def stored_bytes(sim: OECSimulator, backup_id: uuid.UUID, artifact: str) -> bytes:
-    return sim.object(backup_id, artifact).path.read_bytes()
-
-
-def assert_all_bytes_match(sim: OECSimulator, result: BackupDownload) -> None:
-    for downloaded in result.files:
-        assert downloaded.path.read_bytes() == stored_bytes(
-            sim, result.backup_id, downloaded.artifact
-        ), downloaded.artifact
-
-
-async def within(awaitable: Awaitable[Any], seconds: float = 10.0) -> Any:
-    async with asyncio.timeout(seconds):
-        return await awaitable
 
 
 async def settle(task: asyncio.Task[Any]) -> None:
@@ -109,26 +92,8 @@ async def test_insufficient_space_is_refused_before_any_byte_is_written(
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 2 MiB tmpfs, or a skip when this machine does not let the tests mount one."""
-    mount, umount = shutil.which("mount"), shutil.which("umount")
-    if mount is None or umount is None:
-        pytest.skip("no mount/umount here: ENOSPC mid-write needs a small file system")
-    target = tmp_path / "small"
-    target.mkdir()
-    done = subprocess.run(
-        [mount, "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(target)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(
-            "cannot mount a small tmpfs (needs root or CAP_SYS_ADMIN): "
-            + (done.stderr.strip() or f"exit {done.returncode}")
-        )
-    try:
+    with mounted_tmpfs(tmp_path / "small", "size=2m") as target:
         yield target
-    finally:
-        subprocess.run([umount, "-l", str(target)], capture_output=True, check=False)
 
 
 def fill_disk(path: Path) -> None:

@@ -233,3 +233,16 @@ async def test_not_completed_and_not_found_errors_are_clean(
     for exc in (bad.value, missing.value):
         assert sim.api_key not in str(exc)
         assert "Bearer" not in str(exc)
+
+
+def test_the_log_audit_around_every_test_would_catch_a_leak(sim: OECSimulator) -> None:
+    """The autouse audit in conftest.py is only worth something if its patterns match
+    real secrets (and not their redacted forms)."""
+    from tests.conftest import _KEY, _SIGNATURE
+
+    signed = sim.sign_urls(sim.latest_completed(sim.environment_ids[0]), 60, ["database"])
+    url = signed["database"]
+    assert _KEY.search(f"GET with {sim.api_key}")
+    assert _SIGNATURE.search(url)
+    assert not _KEY.search("key oec_live_rw_****")
+    assert not _SIGNATURE.search("http://h/dump.sql?<redacted> X-Amz-Signature=<redacted>")
