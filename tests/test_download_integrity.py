@@ -3,6 +3,9 @@ hostile manifests. Only a verified file ever gets its final name."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
 import uuid
 from pathlib import Path
 
@@ -214,3 +217,49 @@ async def test_storage_size_differing_from_the_manifest_raises_integrity_error(
         await client.download_backup(backup_id, tmp_path)
 
     assert_nothing_of_the_dump_kept(folder_of(sim, tmp_path, backup_id))
+
+
+async def test_files_verified_against_an_older_manifest_do_not_outlive_it(
+    sim: OECSimulator, client: OECClient, tmp_path: Path
+) -> None:
+    """Found by the chaos soak: run 1 finished the manifest and filestore, not the dump;
+    the backup was re-uploaded; run 2 replaced the manifest, then failed before the new
+    filestore landed. The old filestore must not stay beside the new manifest."""
+    backup_id = completed_backup(sim)
+    folder = folder_of(sim, tmp_path, backup_id)
+    sim.faults.stall_after(100, artifact="database", times=None)
+    done: set[str] = set()
+    both = asyncio.Event()
+
+    def watch(event: ProgressEvent) -> None:
+        if event.kind == "done":
+            done.add(event.artifact)
+        if {"manifest", "filestore"} <= done:
+            both.set()
+
+    first = asyncio.create_task(client.download_backup(backup_id, tmp_path, progress=watch))
+    try:
+        await asyncio.wait_for(both.wait(), 10)
+    finally:
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+        sim.faults.clear()
+    old_filestore = (folder / "filestore.tar.gz").read_bytes()
+
+    sim.change_object(backup_id)  # a re-upload: new bytes, new manifest
+    sim.faults.corrupt(10, artifact="database", times=None)  # run 2 cannot finish...
+    sim.faults.stall_after(10, artifact="filestore", times=None)  # ...before the filestore
+    try:
+        with pytest.raises(IntegrityError):
+            await client.download_backup(backup_id, tmp_path)
+    finally:
+        sim.faults.clear()
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["files"]["filestore"]["sha256"] == sim.object(backup_id, "filestore").sha256
+    filestore = folder / "filestore.tar.gz"
+    if filestore.exists():  # whatever is under the final name matches the manifest beside it
+        digest = hashlib.sha256(filestore.read_bytes()).hexdigest()
+        assert digest == manifest["files"]["filestore"]["sha256"]
+    assert not filestore.exists() or filestore.read_bytes() != old_filestore
+    assert not (folder / "dump.sql").exists()

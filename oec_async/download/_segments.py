@@ -41,7 +41,7 @@ import attrs
 from oec_async._http import is_certificate_error
 from oec_async.download._partial import ObjectIdentity
 from oec_async.download._signals import Expired, RangesIgnored, Transient
-from oec_async.download._writer import WriteBehind
+from oec_async.download._writer import WriteBehind, after_threads
 from oec_async.errors import DownloadError, StorageError
 
 if TYPE_CHECKING:
@@ -102,6 +102,7 @@ class SegmentedFetch:
         self.total: int = identity.size
         self.hash_queued = 0  # bytes handed to the (ordered) hash thread
         self._hash_jobs: list[asyncio.Future[None]] = []
+        self._writes: set[asyncio.Future[None]] = set()
         self._hash_lane = concurrent.futures.ThreadPoolExecutor(1, "oec-hash")
         self._unassigned = [s for s in self.segments if not s.complete]
         self._advanced = asyncio.Event()
@@ -207,11 +208,14 @@ class SegmentedFetch:
             raise _first_cause(group_error) from None
         finally:
             self._group = None
-            if self._hash_jobs:  # never leave a hash thread running past this point
-                await asyncio.wait(self._hash_jobs)
-            self._hash_lane.shutdown(wait=False)
             self._save(force=True)
-            os.close(self._fd)
+            # No thread may still use the descriptor once it is closed: a cancelled worker
+            # stops waiting for its writes, but they still run.
+            await after_threads([*self._hash_jobs, *self._writes], self._close)
+
+    def _close(self) -> None:
+        self._hash_lane.shutdown(wait=False)
+        os.close(self._fd)
 
     def _spawn(self, segment: Segment | None, response: aiohttp.ClientResponse | None) -> None:
         assert self._group is not None  # noqa: S101
@@ -444,9 +448,17 @@ class SegmentedFetch:
         return job
 
     def write(self, chunks: list[Chunk], offset: int) -> asyncio.Future[None]:
-        return asyncio.get_running_loop().run_in_executor(
+        job = asyncio.get_running_loop().run_in_executor(
             None, self.t.write_at, self._fd, chunks, offset
         )
+        self._writes.add(job)
+        job.add_done_callback(self._write_done)
+        return job
+
+    def _write_done(self, job: asyncio.Future[None]) -> None:
+        self._writes.discard(job)
+        if not job.cancelled():
+            job.exception()  # whoever awaits it still gets the error; nobody else logs it
 
 
 class _WorkerLane:

@@ -257,12 +257,9 @@ class ArtifactTransfer:
         sha256 = self.digest("sha256")
         if sha256 is None:
             sha256 = await self.digest_by_reading("sha256")
-        fd = os.open(self.partial.part, os.O_RDONLY)
-        try:
-            # Shielded: cancelling must not close the descriptor under a running fsync.
-            await asyncio.shield(asyncio.to_thread(os.fsync, fd))
-        finally:
-            os.close(fd)
+        # The thread opens, syncs and closes the file itself: a cancelled caller can
+        # never close the descriptor under a running fsync.
+        await asyncio.to_thread(_fsync_file, self.partial.part)
         os.replace(self.partial.part, self.final)
         self.partial.sidecar.unlink(missing_ok=True)
         _fsync_dir(self.final.parent)
@@ -562,6 +559,14 @@ class ArtifactTransfer:
     @staticmethod
     def restart_error(reason: str) -> Restart:
         return Restart(reason)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -24,7 +24,15 @@ from oec_async.download._disk import is_out_of_space
 from oec_async.download._layout import FILE_MODE
 from oec_async.errors import InsufficientSpaceError
 
-__all__ = ["Hashes", "StreamWriter", "WriteBehind", "hash_file", "no_space_error", "write_at"]
+__all__ = [
+    "Hashes",
+    "StreamWriter",
+    "WriteBehind",
+    "after_threads",
+    "hash_file",
+    "no_space_error",
+    "write_at",
+]
 
 _READ_BLOCK = 4 * 1024 * 1024
 Chunk = bytes | bytearray | memoryview
@@ -85,6 +93,31 @@ def hash_file(path: Path, length: int, hashes: Hashes, start: int = 0) -> None:
                 raise OSError(f"{path.name} is shorter than expected")
             hashes.update(block)
             remaining -= len(block)
+
+
+async def after_threads(futures: Sequence[asyncio.Future[Any]], finish: Callable[[], None]) -> None:
+    """Run ``finish`` (which closes a descriptor) once every worker-thread job in
+    ``futures`` is over, whatever their fate. A thread cannot be cancelled: if the caller
+    is cancelled while waiting, ``finish`` still runs, later, when the threads are done,
+    never under them. The jobs' errors are retrieved here: whoever awaited a job saw its
+    error; the others are consequences of it."""
+
+    def retrieve_and_finish(_: object = None) -> None:
+        for future in futures:
+            if not future.cancelled():
+                future.exception()
+        finish()
+
+    if not futures:
+        finish()
+        return
+    waiting = asyncio.ensure_future(asyncio.wait(futures))
+    try:
+        await asyncio.shield(waiting)
+    except asyncio.CancelledError:
+        waiting.add_done_callback(retrieve_and_finish)
+        raise
+    retrieve_and_finish()
 
 
 class WriteBehind:
@@ -204,15 +237,13 @@ class StreamWriter:
     async def close(self) -> None:
         """Wait for every job (whatever its fate), cut the file back to ``confirmed``,
         close. Never raises for a job's failure: the caller already saw it, or will."""
+        futures: list[asyncio.Future[Any]] = [
+            f for _, written, hashed in self._inflight for f in (written, hashed)
+        ]
+        await after_threads(futures, self._finish)
+
+    def _finish(self) -> None:
         try:
-            futures: list[asyncio.Future[Any]] = [
-                f for _, written, hashed in self._inflight for f in (written, hashed)
-            ]
-            if futures:
-                await asyncio.wait(futures)
-                for future in futures:  # their errors were (or will be) reported once
-                    if not future.cancelled():
-                        future.exception()
             while self._inflight:
                 end, written, hashed = self._inflight.popleft()
                 if written.exception() is None and hashed.exception() is None:

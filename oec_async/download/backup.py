@@ -227,6 +227,8 @@ class _BackupJob:
         self.progress = progress
         self.ledger = ledger
         self.manifest = _ManifestSlot(backup)
+        self.names: dict[str, str] = {}
+        self._parsed: Manifest | None = None
 
     def _emit_skipped(self, record: CompletionRecord) -> None:
         if self.progress is None:
@@ -290,8 +292,30 @@ class _BackupJob:
         except ManifestError:
             transfer.partial.discard()  # a refused manifest is not kept, even as a partial
             raise
-        self.manifest.set(manifest)
+        await asyncio.to_thread(self._drop_stale_finals, transfer.final, manifest)
+        self._parsed = manifest  # handed to the other transfers once it has its final name
         return Verdict(ok=True, verified=True)
+
+    def _drop_stale_finals(self, manifest_path: Path, manifest: Manifest) -> None:
+        """Keep "every file under a final name matches the manifest beside it" true when a
+        new manifest replaces an old one (the backup was re-uploaded since an earlier,
+        unfinished run): a final file whose entry changed is removed before the new
+        manifest takes the final name; this run fetches it again."""
+        try:
+            previous: Manifest | None = parse_manifest(manifest_path.read_bytes())
+        except (OSError, ManifestError):
+            previous = None
+        for artifact, filename in self.names.items():
+            if artifact == "manifest":
+                continue
+            final = self.directory / filename
+            if not final.exists():
+                continue
+            old = _entry(previous, artifact, filename)
+            new = _entry(manifest, artifact, filename)
+            if previous is None or old != new:
+                logger.warning("%s: no longer what the manifest describes; removing it", final)
+                final.unlink(missing_ok=True)
 
     async def verify_data(self, transfer: ArtifactTransfer) -> Verdict:
         manifest = await self.manifest.get()
@@ -357,7 +381,7 @@ class _BackupJob:
             refresh_margin=options.url_refresh_margin,
         )
         first = await urls.fetch()
-        names = artifact_filenames({a: url_of(first, a) for a in ARTIFACTS})
+        names = self.names = artifact_filenames({a: url_of(first, a) for a in ARTIFACTS})
         if "manifest" not in names:
             self.manifest.set(None)
         ctx = TransferContext(
@@ -442,6 +466,8 @@ class _BackupJob:
             self.manifest.fail(asyncio.CancelledError())
         elif (exc := task.exception()) is not None:
             self.manifest.fail(exc)
+        else:  # at its final name now: data files checked against it may take theirs
+            self.manifest.set(self._parsed)
 
 
 async def download_backup(
