@@ -43,7 +43,7 @@ from typing import Any
 
 import attrs
 
-from oec_async import IntegrityError, OECClient, OECError
+from oec_async import APIError, IntegrityError, OECClient, OECError
 from oec_async.download import BackupDownload
 from oec_async.testing import OECSimulator, SimBackup
 
@@ -53,6 +53,7 @@ CHILD = Path(__file__).with_name("_child_download.py")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _SIGNATURE = re.compile(r"(?i)x-amz-signature=(?!<redacted>)[0-9a-f]{16,}")
 DATA = ("database", "filestore")
+CLIENT_RETRIES = 3  # OECClient's default max_retries, which the soak's client keeps
 _SPOILS_ONE_FETCH = {"corrupt_once", "short_body_once", "long_body_once", "lie_length"}
 
 
@@ -111,6 +112,8 @@ class Plan:
     # Two faults that each spoil one fetch of the same file spoil the one refetch too:
     # IntegrityError is then the documented outcome, and a success is fine as well.
     may_fail: frozenset[uuid.UUID] = frozenset()
+    # More API failures in a row than the client's retries: a clear APIError is right.
+    api_may_fail: bool = False
 
     @property
     def fatal(self) -> bool:
@@ -120,6 +123,8 @@ class Plan:
         """Whether a backup's outcome is one these faults allow."""
         if isinstance(outcome, IntegrityError):
             return backup_id in self.must_fail or backup_id in self.may_fail
+        if isinstance(outcome, APIError):
+            return self.api_may_fail
         if isinstance(outcome, BackupDownload):
             return outcome.verified and backup_id not in self.must_fail
         return False
@@ -150,6 +155,7 @@ class Soak:
         ]  # fmt: skip
         chosen = self.rng.sample(kinds, self.rng.randint(1, 3))
         doomed: set[uuid.UUID] = set()
+        api_failures = 0
         spoilers: collections.Counter[uuid.UUID] = collections.Counter()
         faults = self.sim.faults
         for kind in chosen:
@@ -187,11 +193,13 @@ class Soak:
             elif kind == "storage_429":
                 faults.storage_errors(429, count=self.rng.randint(1, 2), retry_after=0.05)
             elif kind == "api_5xx":
-                faults.api_errors(
-                    self.rng.choice([500, 502, 503, 504]), count=self.rng.randint(1, 2)
-                )
+                count = self.rng.randint(1, 2)
+                api_failures += count
+                faults.api_errors(self.rng.choice([500, 502, 503, 504]), count=count)
             elif kind == "api_429":
-                faults.rate_limit(count=self.rng.randint(1, 2), retry_after=0.05)
+                count = self.rng.randint(1, 2)
+                api_failures += count
+                faults.rate_limit(count=count, retry_after=0.05)
             elif kind == "expire":
                 faults.expire_after(offset, backup_id=backup.id)
             elif kind == "ignore_range":
@@ -204,6 +212,7 @@ class Soak:
             tuple(chosen),
             must_fail=frozenset(doomed),
             may_fail=frozenset(b for b, n in spoilers.items() if n > 1),
+            api_may_fail=api_failures > CLIENT_RETRIES,
         )
 
     def calm(self) -> None:
