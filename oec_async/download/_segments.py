@@ -32,7 +32,6 @@ import concurrent.futures
 import logging
 import os
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -40,8 +39,14 @@ import attrs
 
 from oec_async._http import is_certificate_error
 from oec_async.download._partial import ObjectIdentity
-from oec_async.download._signals import Expired, RangesIgnored, Transient
-from oec_async.download._writer import WriteBehind, after_threads
+from oec_async.download._signals import Expired, RangesIgnored, Restart, Transient
+from oec_async.download._writer import (
+    WriteBehind,
+    after_threads,
+    hash_range,
+    no_space_error,
+    write_at,
+)
 from oec_async.errors import DownloadError, StorageError
 
 if TYPE_CHECKING:
@@ -75,19 +80,6 @@ class Segment:
     @property
     def unclaimed(self) -> int:
         return self.end - self.claimed
-
-
-def _hash_range(
-    fd: int, start: int, end: int, update: Callable[[bytes], None], behind: WriteBehind
-) -> None:
-    position = start
-    while position < end:
-        block = os.pread(fd, min(4 * 1024 * 1024, end - position), position)
-        if not block:
-            raise OSError("the partial file is shorter than its ranges say")
-        update(block)
-        position += len(block)
-    behind.advance(end)
 
 
 class SegmentedFetch:
@@ -231,7 +223,7 @@ class SegmentedFetch:
             if exc.errno in (95, 22):  # EOPNOTSUPP / EINVAL: no fallocate on this fs
                 os.ftruncate(self._fd, self.total)
             else:
-                raise self.t.no_space(exc) from None
+                raise no_space_error(exc, self.t.artifact) from None
 
     async def _all_written(self) -> None:
         while not all(s.complete for s in self.segments):
@@ -296,9 +288,7 @@ class SegmentedFetch:
                 continue
             start, end = self.hash_queued, min(frontier, self.hash_queued + _HASH_BLOCK)
             self.hash_queued = end
-            job = loop.run_in_executor(
-                self._hash_lane, _hash_range, self._fd, start, end, hashes.update, self._behind
-            )
+            job = loop.run_in_executor(self._hash_lane, self._hash_from_disk, start, end)
             self._hash_jobs.append(job)
             await asyncio.shield(job)
             self._hash_jobs = [j for j in self._hash_jobs if not j.done()]
@@ -387,17 +377,15 @@ class SegmentedFetch:
             fresh = ObjectIdentity.from_headers(resp.headers, self.total)
             if resp.status == 200:
                 if not self.identity.same_object(fresh):
-                    raise self.t.restart_error("the object changed during a segmented download")
+                    raise Restart("the object changed during a segmented download")
                 raise RangesIgnored
             content_range = resp.headers.get("Content-Range", "")
             if not content_range.startswith(f"bytes {segment.pos}-") or not content_range.endswith(
                 f"/{self.total}"
             ):
-                raise self.t.restart_error(
-                    "a range's Content-Range does not match the range asked for"
-                )
+                raise Restart("a range's Content-Range does not match the range asked for")
             if not self.identity.same_object(fresh):
-                raise self.t.restart_error("the object changed during a segmented download")
+                raise Restart("the object changed during a segmented download")
             await self._read(segment, resp)
 
     async def _read(self, segment: Segment, resp: aiohttp.ClientResponse) -> None:
@@ -429,6 +417,13 @@ class SegmentedFetch:
         if not segment.complete:
             raise Transient(f"body ended at byte {segment.pos}")
 
+    def _hash_from_disk(self, start: int, end: int) -> None:
+        """(In the hash thread.) Bytes that landed ahead of the frontier, read back."""
+        hashes = self.t.hashes
+        assert hashes is not None  # noqa: S101
+        hash_range(self._fd, start, end, hashes)
+        self._behind.advance(end)  # behind the hash, nothing reads the file again
+
     def queue_hash(self, offset: int, chunks: list[Chunk]) -> asyncio.Future[None] | None:
         """Hash ``chunks`` from memory if they sit exactly at the hash frontier."""
         if offset != self.hash_queued:
@@ -449,7 +444,7 @@ class SegmentedFetch:
 
     def write(self, chunks: list[Chunk], offset: int) -> asyncio.Future[None]:
         job = asyncio.get_running_loop().run_in_executor(
-            None, self.t.write_at, self._fd, chunks, offset
+            None, write_at, self._fd, chunks, offset, self.t.artifact
         )
         self._writes.add(job)
         job.add_done_callback(self._write_done)

@@ -32,7 +32,7 @@ import asyncio
 import logging
 import os
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,14 +48,7 @@ from oec_async.download._partial import ObjectIdentity, PartialFile
 from oec_async.download._segments import Segment, SegmentedFetch
 from oec_async.download._signals import Expired, Mismatch, RangesIgnored, Restart, Transient
 from oec_async.download._urls import URLSource
-from oec_async.download._writer import (
-    Chunk,
-    Hashes,
-    StreamWriter,
-    hash_file,
-    no_space_error,
-    write_at,
-)
+from oec_async.download._writer import Chunk, Hashes, StreamWriter, hash_file
 from oec_async.download.progress import EventKind, ProgressCallback, ProgressEvent
 from oec_async.errors import DownloadError, IntegrityError, StorageError
 
@@ -515,10 +508,10 @@ class ArtifactTransfer:
                 chunks.append(chunk)
                 gathered += len(chunk)
                 if gathered >= size:
-                    await self._queue(writer, chunks)
+                    await writer.write(chunks)
                     chunks, gathered = [], 0
             if chunks:
-                await self._queue(writer, chunks)
+                await writer.write(chunks)
                 chunks, gathered = [], 0
             await writer.drain()
         except (aiohttp.ClientError, TimeoutError, asyncio.CancelledError):
@@ -540,25 +533,11 @@ class ArtifactTransfer:
         elif self.offset < self.total:
             raise Transient(f"body ended at byte {self.offset} of {self.total}")
 
-    async def _queue(self, writer: StreamWriter, chunks: list[Chunk]) -> None:
-        await writer.write(chunks)
-
     def _confirmed(self, offset: int) -> None:
         """The writer has ``offset`` bytes on disk and hashed."""
         if offset != self.offset:
             self.offset = offset
             self.emit("progress")
-
-    def write_at(self, fd: int, chunks: Sequence[Chunk], offset: int) -> None:
-        """Blocking write for the segmented fetch (run in a worker thread)."""
-        write_at(fd, chunks, offset, self.artifact)
-
-    def no_space(self, exc: OSError) -> BaseException:
-        return no_space_error(exc, self.artifact)
-
-    @staticmethod
-    def restart_error(reason: str) -> Restart:
-        return Restart(reason)
 
 
 def _fsync_file(path: Path) -> None:

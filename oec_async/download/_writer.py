@@ -30,6 +30,7 @@ __all__ = [
     "WriteBehind",
     "after_threads",
     "hash_file",
+    "hash_range",
     "no_space_error",
     "write_at",
 ]
@@ -82,17 +83,24 @@ def write_at(fd: int, chunks: Sequence[Chunk], offset: int, artifact: str) -> No
         raise no_space_error(exc, artifact) from None
 
 
-def hash_file(path: Path, length: int, hashes: Hashes, start: int = 0) -> None:
-    """Feed ``length`` bytes of ``path`` from ``start`` to ``hashes`` (a resume's prefix)."""
-    with path.open("rb") as handle:
-        handle.seek(start)
-        remaining = length
-        while remaining > 0:
-            block = handle.read(min(_READ_BLOCK, remaining))
-            if not block:
-                raise OSError(f"{path.name} is shorter than expected")
-            hashes.update(block)
-            remaining -= len(block)
+def hash_range(fd: int, start: int, end: int, hashes: Hashes) -> None:
+    """Feed bytes ``start..end`` of an open file to ``hashes``."""
+    position = start
+    while position < end:
+        block = os.pread(fd, min(_READ_BLOCK, end - position), position)
+        if not block:
+            raise OSError("the file is shorter than expected")
+        hashes.update(block)
+        position += len(block)
+
+
+def hash_file(path: Path, length: int, hashes: Hashes) -> None:
+    """Feed the first ``length`` bytes of ``path`` to ``hashes`` (a resume's prefix)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        hash_range(fd, 0, length, hashes)
+    finally:
+        os.close(fd)
 
 
 async def after_threads(futures: Sequence[asyncio.Future[Any]], finish: Callable[[], None]) -> None:
