@@ -178,7 +178,8 @@ class SegmentedFetch:
         self._fd = os.open(self.t.partial.part, os.O_RDWR | os.O_CREAT, 0o600)
         self._behind = WriteBehind(self._fd)
         try:
-            await asyncio.to_thread(self._preallocate)
+            preallocation = asyncio.get_running_loop().run_in_executor(None, self._preallocate)
+            await asyncio.shield(self._track(preallocation))  # shielded: stays tracked
             self._save(force=True)
             self.t.offset = self.done_bytes()
             async with asyncio.TaskGroup() as group:
@@ -446,6 +447,10 @@ class SegmentedFetch:
         job = asyncio.get_running_loop().run_in_executor(
             None, write_at, self._fd, chunks, offset, self.t.artifact
         )
+        return self._track(job)
+
+    def _track(self, job: asyncio.Future[None]) -> asyncio.Future[None]:
+        """Every job that uses the descriptor is known, so that it is closed after them."""
         self._writes.add(job)
         job.add_done_callback(self._write_done)
         return job
