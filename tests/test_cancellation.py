@@ -9,10 +9,11 @@ EBADF and asyncio reported "Task exception was never retrieved".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,19 @@ MiB = 1024 * KiB
 async def cancel_sim() -> AsyncIterator[OECSimulator]:
     async with OECSimulator(seed=694491, dump_size=2 * MiB) as simulator:
         yield simulator
+
+
+@contextlib.contextmanager
+def loop_errors_collected() -> Iterator[list[dict[str, Any]]]:
+    """What the event loop would report (an unretrieved task error, say), collected."""
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: errors.append(context))
+    try:
+        yield errors
+    finally:
+        loop.set_exception_handler(previous)
 
 
 async def cancel_when_served(
@@ -65,11 +79,7 @@ async def test_cancelling_at_random_moments_leaves_no_thread_behind(
     backup_id = completed_backup(sim)
     size = 2 * MiB
     rng = random.Random(694491)
-    loop_errors: list[dict[str, Any]] = []
-    loop = asyncio.get_running_loop()
-    previous = loop.get_exception_handler()
-    loop.set_exception_handler(lambda _, context: loop_errors.append(context))
-    try:
+    with loop_errors_collected() as loop_errors:
         async with OECClient(sim.api_key, sim.base_url) as client:
             for round_no in range(12):
                 dest = tmp_path / f"round-{round_no}"
@@ -81,8 +91,6 @@ async def test_cancelling_at_random_moments_leaves_no_thread_behind(
             await asyncio.sleep(0)
             # Whatever each round left, the next run finishes it, verified.
             result = await client.download_backup(backup_id, tmp_path / "round-3", **options)
-    finally:
-        loop.set_exception_handler(previous)
 
     assert loop_errors == []
     assert result.verified
@@ -100,11 +108,7 @@ async def test_cancelled_while_the_final_fsync_runs_leaves_no_thread_behind(
 ) -> None:
     sim = cancel_sim
     backup_id = completed_backup(sim)
-    loop_errors: list[dict[str, Any]] = []
-    loop = asyncio.get_running_loop()
-    previous = loop.get_exception_handler()
-    loop.set_exception_handler(lambda _, context: loop_errors.append(context))
-    try:
+    with loop_errors_collected() as loop_errors:
         async with OECClient(sim.api_key, sim.base_url) as client:
             task: asyncio.Task[Any] | None = None
 
@@ -122,8 +126,6 @@ async def test_cancelled_while_the_final_fsync_runs_leaves_no_thread_behind(
             gc.collect()
             await asyncio.sleep(0)
             result = await client.download_backup(backup_id, tmp_path)
-    finally:
-        loop.set_exception_handler(previous)
 
     assert loop_errors == []
     assert result.verified
