@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import gc
 import hashlib
 import json
 import logging
@@ -69,6 +70,7 @@ class SoakStats:
     corrupt_final: int = 0
     unverified_final: int = 0
     secrets_in_logs: int = 0
+    loop_errors: int = 0  # errors the event loop had to report (never retrieved, ...)
     elapsed: float = 0.0
 
     @property
@@ -77,6 +79,7 @@ class SoakStats:
             self.corrupt_final == 0
             and self.unverified_final == 0
             and self.secrets_in_logs == 0
+            and self.loop_errors == 0
             and not self.unexpected
         )
 
@@ -87,7 +90,8 @@ class SoakStats:
             f"faults={faults} recoveries={self.recoveries} "
             f"expected_failures={self.expected_failures} unexpected={len(self.unexpected)} | "
             f"corrupt_final={self.corrupt_final} unverified_final={self.unverified_final} "
-            f"secrets_in_logs={self.secrets_in_logs} | {self.elapsed:.0f}s "
+            f"secrets_in_logs={self.secrets_in_logs} loop_errors={self.loop_errors} | "
+            f"{self.elapsed:.0f}s "
             f"{'OK' if self.ok else 'FAILED'}"
         )
 
@@ -408,6 +412,10 @@ async def run_soak(downloads: int, seed: int, *, kill_every: int = 20) -> SoakSt
     logger.addHandler(capture)
     logger.setLevel(logging.DEBUG)
     work = Path(tempfile.mkdtemp(prefix="oec-soak-"))
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    previous_handler = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: reported.append(context))
     try:
         async with OECSimulator(
             seed=seed, environments=10, backups_per_environment=3, dump_size=768 * KiB
@@ -437,9 +445,15 @@ async def run_soak(downloads: int, seed: int, *, kill_every: int = 20) -> SoakSt
                         for folder in work.glob("round-*"):
                             shutil.rmtree(folder, ignore_errors=True)
             soak.audit(capture.lines)
+            gc.collect()  # an unretrieved task error is reported when it is collected
+            await asyncio.sleep(0)
+            soak.stats.loop_errors = len(reported)
+            for context in reported[:5]:
+                print(f"  loop error: {context.get('message')}: {context.get('exception')!r}")
             soak.stats.elapsed = time.monotonic() - started
             return soak.stats
     finally:
+        loop.set_exception_handler(previous_handler)
         logger.removeHandler(capture)
         logger.setLevel(previous)
         shutil.rmtree(work, ignore_errors=True)

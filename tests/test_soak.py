@@ -16,5 +16,6 @@ async def test_short_chaos_soak_keeps_every_invariant() -> None:
     assert stats.corrupt_final == 0
     assert stats.unverified_final == 0
     assert stats.secrets_in_logs == 0
+    assert stats.loop_errors == 0
     assert stats.unexpected == []
     assert stats.recoveries > 0
