@@ -178,8 +178,7 @@ class BackupDownload:
 class _ManifestSlot:
     """The parsed manifest, awaited by the other transfers when they need to verify."""
 
-    def __init__(self, backup: Backup) -> None:
-        self._backup = backup
+    def __init__(self) -> None:
         self._future: asyncio.Future[Manifest | None] = asyncio.get_running_loop().create_future()
 
     def set(self, manifest: Manifest | None) -> None:
@@ -226,7 +225,7 @@ class _BackupJob:
         self.options = options
         self.progress = progress
         self.ledger = ledger
-        self.manifest = _ManifestSlot(backup)
+        self.manifest = _ManifestSlot()
         self.names: dict[str, str] = {}
         self._parsed: Manifest | None = None
 
