@@ -23,6 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from oec_async import _units as units
 from oec_async._convert import unstructure
 from oec_async.download import BackupDownload, BatchProgress, ProgressEvent, PullResult
 from oec_async.errors import APIError
@@ -42,14 +43,7 @@ __all__ = [
 
 
 def format_size(size: int | None) -> str:
-    if size is None:
-        return "-"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
+    return "-" if size is None else units.format_size(size)
 
 
 def _short(value: uuid.UUID | None) -> str:

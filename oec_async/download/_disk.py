@@ -13,6 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
+from oec_async._units import format_size
 from oec_async.errors import InsufficientSpaceError
 
 __all__ = ["SpaceClaim", "SpaceLedger", "is_out_of_space"]
@@ -39,15 +40,6 @@ class SpaceClaim:
         self._ledger.forget(self)
 
 
-def _fmt(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
-
-
 class SpaceLedger:
     def __init__(self, min_free_space: int = 0) -> None:
         self.min_free_space = min_free_space
@@ -60,10 +52,11 @@ class SpaceLedger:
         available = shutil.disk_usage(directory).free - owed - self.min_free_space
         if amount > available:
             raise InsufficientSpaceError(
-                f"needs {_fmt(amount)} more on disk, {_fmt(max(available, 0))} available "
+                f"needs {format_size(amount)} more on disk, "
+                f"{format_size(max(available, 0))} available "
                 f"in {directory}"
                 + (
-                    f" after keeping {_fmt(self.min_free_space)} free"
+                    f" after keeping {format_size(self.min_free_space)} free"
                     if self.min_free_space
                     else ""
                 )

@@ -24,6 +24,7 @@ __all__ = [
     "make_private_dirs",
     "partial_path",
     "sidecar_path",
+    "write_atomically",
 ]
 
 ARTIFACTS = ("manifest", "database", "filestore")
@@ -87,6 +88,20 @@ def artifact_filenames(urls: dict[str, str | None]) -> dict[str, str]:
             name = f"{artifact}-{DEFAULT_NAMES[artifact]}"
         names[artifact] = name
     return names
+
+
+def write_atomically(path: Path, data: bytes, *, durable: bool = False) -> None:
+    """Replace ``path`` with ``data`` (mode ``0600``) so that a crash leaves the old
+    content or the new, never a torn file; ``durable`` also fsyncs before the rename."""
+    temporary = path.with_name(path.name + ".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        os.write(fd, data)
+        if durable:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
 
 
 def partial_path(final: Path) -> Path:

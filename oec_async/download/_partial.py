@@ -8,12 +8,13 @@ bytes spliced onto the old ones.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
+
+from oec_async.download._layout import write_atomically
 
 __all__ = ["ObjectIdentity", "PartialFile", "PartialState", "SegmentState"]
 
@@ -142,7 +143,6 @@ class PartialFile:
 
     def save(self, identity: ObjectIdentity, segments: SegmentState | None = None) -> None:
         """Write the sidecar atomically (a crash leaves the old one or the new one)."""
-        temporary = self.sidecar.with_name(self.sidecar.name + ".tmp")
         payload = json.dumps(
             {
                 "version": _SIDECAR_VERSION,
@@ -150,12 +150,7 @@ class PartialFile:
                 "segments": [list(s) for s in segments] if segments is not None else None,
             }
         )
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, payload.encode())
-        finally:
-            os.close(fd)
-        os.replace(temporary, self.sidecar)
+        write_atomically(self.sidecar, payload.encode())
 
     def discard(self) -> None:
         self.part.unlink(missing_ok=True)

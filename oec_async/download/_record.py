@@ -7,10 +7,8 @@ and re-hashes nothing, unless asked to verify again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,14 +16,14 @@ from typing import Any
 
 import attrs
 
-from oec_async.download._layout import RECORD_NAME
+from oec_async.download._layout import RECORD_NAME, write_atomically
+from oec_async.download._writer import Hashes, hash_file
 
 __all__ = ["CompletionRecord", "RecordedFile"]
 
 logger = logging.getLogger("oec_async.download")
 
 _VERSION = 1
-_READ_BLOCK = 4 * 1024 * 1024
 
 
 @attrs.frozen
@@ -37,12 +35,10 @@ class RecordedFile:
     mtime_ns: int
 
 
-def _sha256_of(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(_READ_BLOCK):
-            hasher.update(block)
-    return hasher.hexdigest()
+def _sha256_of(path: Path, size: int) -> str:
+    hashes = Hashes(set())
+    hash_file(path, size, hashes)
+    return hashes.hexdigest("sha256") or ""
 
 
 @attrs.frozen
@@ -89,15 +85,9 @@ class CompletionRecord:
                 for artifact, entry in self.files.items()
             },
         }
-        target = self.path_in(directory)
-        temporary = target.with_name(target.name + ".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, json.dumps(payload, indent=2).encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, target)
+        write_atomically(
+            self.path_in(directory), json.dumps(payload, indent=2).encode(), durable=True
+        )
 
     def intact(self, directory: Path, *, rehash: bool) -> bool:
         """Every recorded file still there, same size and mtime (and same SHA-256 when
@@ -112,7 +102,7 @@ class CompletionRecord:
                 return False
             if stat.st_size != entry.size or stat.st_mtime_ns != entry.mtime_ns:
                 return False
-            if rehash and _sha256_of(path) != entry.sha256:
+            if rehash and _sha256_of(path, entry.size) != entry.sha256:
                 logger.warning("%s no longer matches its recorded SHA-256; removing it", path)
                 path.unlink(missing_ok=True)
                 return False
