@@ -27,7 +27,7 @@ KiB = 1024
 MiB = 1024 * KiB
 DUMP_SIZE = 1 * MiB
 KILL_DUMP_SIZE = 4 * MiB
-CHILD = Path(__file__).with_name("_child_download.py")
+CHILD = Path(__file__).parent.parent / "_child_download.py"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 

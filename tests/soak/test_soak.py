@@ -3,7 +3,7 @@ kill -9 and a restart, and the invariants checked after every round."""
 
 from __future__ import annotations
 
-from tests.soak import run_soak
+from tests.soak.engine import run_soak
 
 
 async def test_short_chaos_soak_keeps_every_invariant() -> None:

@@ -50,7 +50,7 @@ from oec_async.testing import OECSimulator, SimBackup
 
 KiB = 1024
 MiB = 1024 * KiB
-CHILD = Path(__file__).with_name("_child_download.py")
+CHILD = Path(__file__).parent.parent / "_child_download.py"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _SIGNATURE = re.compile(r"(?i)x-amz-signature=(?!<redacted>)[0-9a-f]{16,}")
 DATA = ("database", "filestore")
