@@ -21,6 +21,7 @@ __all__ = [
     "RECORD_NAME",
     "artifact_filenames",
     "backup_directory",
+    "is_plain_name",
     "make_private_dirs",
     "partial_path",
     "sidecar_path",
@@ -61,15 +62,18 @@ def make_private_dirs(directory: Path) -> None:
         os.chmod(folder, DIR_MODE)  # mkdir's mode is filtered by the umask
 
 
+def is_plain_name(name: str) -> bool:
+    """A file name the downloader may create: plain, short, and none of its own names."""
+    return bool(_SAFE_NAME.match(name)) and not name.endswith((PART_SUFFIX, SIDECAR_SUFFIX))
+
+
 def _url_basename(url: str) -> str | None:
     try:
         path = urlsplit(url).path
     except ValueError:
         return None
     name = unquote(path.rsplit("/", 1)[-1])
-    if not _SAFE_NAME.match(name) or name.endswith((PART_SUFFIX, SIDECAR_SUFFIX)):
-        return None
-    return name
+    return name if is_plain_name(name) else None
 
 
 def artifact_filenames(urls: dict[str, str | None]) -> dict[str, str]:

@@ -413,7 +413,9 @@ class _BackupJob:
         record = CompletionRecord(
             self.backup.id,
             self.backup.environment_id,
-            {
+            created_at=self.backup.created_at
+            or (self._parsed.created_at if self._parsed is not None else None),
+            files={
                 artifact: RecordedFile(
                     name=f.path.name,
                     size=f.size,

@@ -20,6 +20,7 @@ import hashlib
 import json
 import re
 import uuid
+from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -64,6 +65,9 @@ class Manifest:
     environment_id: uuid.UUID | None
     by_kind: dict[str, ManifestEntry]
     by_name: dict[str, ManifestEntry]
+    #: When the backup was taken, if the manifest says so (informational: never trusted
+    #: for anything but sorting a local archive when the API gave no time).
+    created_at: datetime | None = None
 
     def entry_for(self, artifact: str, filename: str, default_name: str) -> ManifestEntry | None:
         """The entry for an artifact: by kind key, else by its file name, else default."""
@@ -152,6 +156,16 @@ def _optional_uuid(value: Any, field: str) -> uuid.UUID | None:
         raise ManifestError(f"{field} is not a UUID", artifact="manifest") from None
 
 
+def _optional_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
 def parse_manifest(data: bytes) -> Manifest:
     """Parse manifest bytes, or raise :class:`ManifestError` saying what is wrong."""
     if len(data) > MAX_MANIFEST_BYTES:
@@ -213,4 +227,5 @@ def parse_manifest(data: bytes) -> Manifest:
         environment_id=_optional_uuid(doc.get("environment_id"), "environment_id"),
         by_kind=by_kind,
         by_name=by_name,
+        created_at=_optional_time(doc.get("created_at")),
     )

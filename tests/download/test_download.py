@@ -408,3 +408,16 @@ async def test_a_final_file_changed_on_disk_is_not_trusted_by_the_record(
     assert again.filestore.path.read_bytes() == (
         sim.object(backup.id, "filestore").path.read_bytes()
     )
+
+
+async def test_the_completion_record_keeps_the_backups_creation_time(
+    sim: OECSimulator, client: OECClient, tmp_path: Path
+) -> None:
+    """The archive commands sort backups by when the platform took them: the record
+    keeps that time, not only when the download finished."""
+    backup = await client.get_backup(completed_backup(sim))
+    result = await client.download_backup(backup, tmp_path)
+    record = json.loads((result.directory / RECORD_NAME).read_text())
+    assert backup.created_at is not None
+    assert record["created_at"] == backup.created_at.isoformat()
+    assert record["completed_at"] is not None
