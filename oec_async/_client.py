@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 import ssl as ssl_module
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from os import PathLike
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import aiohttp
 
@@ -23,18 +23,23 @@ from oec_async._config import (
     resolve_base_url,
 )
 from oec_async._convert import describe_error, structure
-from oec_async._http import APITransport
+from oec_async._http import APITransport, origin
 from oec_async._ratelimit import RateLimiter
 from oec_async._redact import mask_key
 from oec_async._retry import RetryPolicy
 from oec_async._version import __version__
+from oec_async.download import (
+    BackupDownload,
+    BatchProgress,
+    DownloadOptions,
+    ProgressCallback,
+    PullResult,
+    StorageSettings,
+    download_backup,
+    pull_latest,
+)
 from oec_async.errors import ConfigurationError, InvalidResponseError
 from oec_async.models import Backup, BackupPage, BackupStatus, BackupType, DownloadURLs
-
-if TYPE_CHECKING:
-    from oec_async.download.backup import BackupDownload, DownloadOptions
-    from oec_async.download.bulk import BatchProgress, PullResult
-    from oec_async.download.progress import ProgressCallback
 
 __all__ = ["OECClient"]
 
@@ -200,6 +205,22 @@ class OECClient:
             )
         return self._storage_session
 
+    @property
+    def storage_settings(self) -> StorageSettings:
+        """Timeouts and TLS of storage downloads (part of the downloader's
+        :class:`~oec_async.download.BackupSource` interface)."""
+        return StorageSettings(
+            idle_timeout=self.timeout, connect_timeout=self.connect_timeout, ssl=self.ssl
+        )
+
+    def storage_headers(self, url: str) -> Mapping[str, str]:
+        """The API's authorization for a download URL on the API's own origin (deployments
+        with ``use_streaming``); nothing for any other host: the key never leaves the
+        API's origin."""
+        if origin(url) == origin(self.base_url):
+            return {"Authorization": f"Bearer {self._api_key}"}
+        return {}
+
     # -- endpoints ---------------------------------------------------------------------
 
     async def _get_model(
@@ -312,8 +333,6 @@ class OECClient:
         ``reverify``, ``expires_in``, ``min_free_space``, segmentation...), which can be
         given as an ``options`` object or as keyword arguments.
         """
-        from oec_async.download.backup import download_backup  # noqa: PLC0415 - no cycle
-
         return await download_backup(
             self, backup_or_id, dest, progress=progress, options=options, **option_overrides
         )
@@ -330,8 +349,6 @@ class OECClient:
         **option_overrides: Any,
     ) -> list[PullResult]:
         """The newest completed backup of each environment, downloaded; failures isolated."""
-        from oec_async.download.bulk import pull_latest  # noqa: PLC0415 - no cycle
-
         return await pull_latest(
             self,
             env_ids,

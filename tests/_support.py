@@ -23,7 +23,13 @@ def completed_backup(sim: OECSimulator) -> uuid.UUID:
 
 
 def folder_of(sim: OECSimulator, dest: Path, backup_id: uuid.UUID) -> Path:
+    """Where a backup is once complete: ``dest/<env>/<backup>``."""
     return dest / str(sim.backup(backup_id).environment_id) / str(backup_id)
+
+
+def work_folder_of(sim: OECSimulator, dest: Path, backup_id: uuid.UUID) -> Path:
+    """Where a backup's download works until it is complete: ``dest/<env>/<backup>.part``."""
+    return dest / str(sim.backup(backup_id).environment_id) / f"{backup_id}.part"
 
 
 def stored_bytes(sim: OECSimulator, backup_id: uuid.UUID, artifact: str) -> bytes:

@@ -1,31 +1,41 @@
-"""Where things go on disk: folders, final names, partial names, sidecars.
+"""Where things go on disk: folders, final names, working names.
 
-``dest/<environment_id>/<backup_id>/`` holds, per artifact, either the final file or its
-``<name>.part`` with a ``<name>.part.json`` sidecar, plus the folder's lock file and the
-completion record. Folders are created ``0700`` and files ``0600``: a database dump holds
-every customer's data.
+``dest/<environment_id>/`` holds, per backup:
+
+- ``<backup_id>/`` — the backup, **complete**: every file at its final name, verified,
+  and the completion record. The folder gets this name only once all of that is true, by
+  one atomic rename, so a restore script that finds it can trust it.
+- ``<backup_id>.part/`` — the work in progress: files already verified (final names),
+  others as ``<name>.part`` with a ``<name>.part.json`` sidecar, and a progress record
+  saying which files are done. A failed or interrupted download leaves it for a resume.
+- ``.<backup_id>.lock`` — the lock that keeps two downloaders of that backup apart.
+
+Folders are created ``0700`` and files ``0600``: a database dump holds every customer's
+data. The downloader's own names are reserved: a file name taken from a URL may be none
+of them, nor clash with another artifact's names (compared case-insensitively, as on
+macOS and Windows file systems).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
-from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 __all__ = [
     "ARTIFACTS",
     "DEFAULT_NAMES",
-    "LOCK_NAME",
+    "DIR_MODE",
+    "FILE_MODE",
     "RECORD_NAME",
     "artifact_filenames",
-    "backup_directory",
     "is_plain_name",
-    "make_private_dirs",
-    "partial_path",
-    "sidecar_path",
-    "write_atomically",
+    "lock_name",
+    "partial_name",
+    "sidecar_name",
+    "staging_name",
+    "temporary_name",
+    "working_names",
 ]
 
 ARTIFACTS = ("manifest", "database", "filestore")
@@ -34,37 +44,48 @@ DEFAULT_NAMES = {
     "filestore": "filestore.tar.gz",
     "manifest": "manifest.json",
 }
-LOCK_NAME = ".oec-download.lock"
 RECORD_NAME = ".oec-download.json"
 PART_SUFFIX = ".part"
 SIDECAR_SUFFIX = ".part.json"
+TMP_SUFFIX = ".tmp"
+_OWN_SUFFIXES = (PART_SUFFIX, SIDECAR_SUFFIX, TMP_SUFFIX)
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$")
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 
 
-def backup_directory(dest: Path, environment_id: uuid.UUID, backup_id: uuid.UUID) -> Path:
-    return dest / str(environment_id) / str(backup_id)
+def staging_name(backup_id: uuid.UUID) -> str:
+    """The work-in-progress folder of a backup, beside its final folder."""
+    return f"{backup_id}{PART_SUFFIX}"
 
 
-def make_private_dirs(directory: Path) -> None:
-    """Create missing folders ``0700``; folders that already exist are left as they are."""
-    missing = []
-    current = directory
-    while not current.exists():
-        missing.append(current)
-        current = current.parent
-    for folder in reversed(missing):
-        try:
-            folder.mkdir(mode=DIR_MODE)
-        except FileExistsError:
-            continue
-        os.chmod(folder, DIR_MODE)  # mkdir's mode is filtered by the umask
+def lock_name(backup_id: uuid.UUID) -> str:
+    """The lock file of a backup, beside its folders."""
+    return f".{backup_id}.lock"
+
+
+def partial_name(final: str) -> str:
+    return final + PART_SUFFIX
+
+
+def sidecar_name(final: str) -> str:
+    return final + SIDECAR_SUFFIX
+
+
+def temporary_name(name: str) -> str:
+    """Where :func:`~oec_async.download._folder.Folder.write_atomically` stages ``name``."""
+    return name + TMP_SUFFIX
+
+
+def working_names(final: str) -> tuple[str, ...]:
+    """Every name the downloader uses for one artifact whose final name is ``final``."""
+    sidecar = sidecar_name(final)
+    return (final, partial_name(final), sidecar, temporary_name(sidecar))
 
 
 def is_plain_name(name: str) -> bool:
-    """A file name the downloader may create: plain, short, and none of its own names."""
-    return bool(_SAFE_NAME.match(name)) and not name.endswith((PART_SUFFIX, SIDECAR_SUFFIX))
+    """A file name the downloader may give a file: plain, short, none of its own."""
+    return bool(_SAFE_NAME.match(name)) and not name.lower().endswith(_OWN_SUFFIXES)
 
 
 def _url_basename(url: str) -> str | None:
@@ -78,39 +99,25 @@ def _url_basename(url: str) -> str | None:
 
 def artifact_filenames(urls: dict[str, str | None]) -> dict[str, str]:
     """Each artifact's file name: its URL's last segment when that is a safe plain name
-    (and unlike the others'), else the default name."""
+    whose working names clash with no other artifact's (case-insensitively), else the
+    default name (or ``<artifact>-<default>`` if even that is taken)."""
     names: dict[str, str] = {}
+    taken = {n.casefold() for n in (RECORD_NAME, temporary_name(RECORD_NAME))}
     for artifact in ARTIFACTS:
         url = urls.get(artifact)
         if url is None:
             continue
-        taken = {*names.values(), LOCK_NAME, RECORD_NAME}
-        name = _url_basename(url)
-        if name is None or name in taken:
-            name = DEFAULT_NAMES[artifact]
-        if name in taken:  # another artifact's URL used this artifact's default name
-            name = f"{artifact}-{DEFAULT_NAMES[artifact]}"
-        names[artifact] = name
+        candidates = (
+            _url_basename(url),
+            DEFAULT_NAMES[artifact],
+            f"{artifact}-{DEFAULT_NAMES[artifact]}",
+        )
+        for name in candidates:
+            if name is None:
+                continue
+            used = {n.casefold() for n in working_names(name)}
+            if not used & taken:
+                names[artifact] = name
+                taken |= used
+                break
     return names
-
-
-def write_atomically(path: Path, data: bytes, *, durable: bool = False) -> None:
-    """Replace ``path`` with ``data`` (mode ``0600``) so that a crash leaves the old
-    content or the new, never a torn file; ``durable`` also fsyncs before the rename."""
-    temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    try:
-        os.write(fd, data)
-        if durable:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temporary, path)
-
-
-def partial_path(final: Path) -> Path:
-    return final.with_name(final.name + PART_SUFFIX)
-
-
-def sidecar_path(final: Path) -> Path:
-    return final.with_name(final.name + SIDECAR_SUFFIX)

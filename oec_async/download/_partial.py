@@ -2,23 +2,36 @@
 
 The sidecar records the object's identity (ETag, Last-Modified, size), not its URL: a
 freshly signed URL for the same object resumes, and a changed object never gets its new
-bytes spliced onto the old ones.
+bytes spliced onto the old ones. For a file fetched over several connections it also
+records each range's position.
+
+Crash safety: the sidecar is always written *before* the state it describes exists on
+disk. A segmented file's sidecar (every range at its start) is written before the file is
+preallocated, so a kill -9 between the two leaves a full-length file of zeros that the
+sidecar says holds nothing yet — never one that looks complete. Sidecars of format 1,
+written by versions without that ordering, are not trusted.
+
+Everything read back is hostile input: a sidecar that is not exactly what this module
+writes, or a ``.part`` that is not a regular file, is discarded and the file restarts.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import attrs
 
-from oec_async.download._layout import write_atomically
+from oec_async.download._folder import Folder
+from oec_async.download._layout import partial_name, sidecar_name
 
 __all__ = ["ObjectIdentity", "PartialFile", "PartialState", "SegmentState"]
 
-_SIDECAR_VERSION = 1
+_SIDECAR_VERSION = 2
+_MAX_SIDECAR = 1024 * 1024
+_MAX_SIZE = 1 << 50
 
 #: A segmented download's ranges as ``(start, end, position)``: bytes ``start..position``
 #: of ``start..end`` are on disk. ``None`` for a plain partial, whose length is its offset.
@@ -27,6 +40,8 @@ SegmentState = list[tuple[int, int, int]]
 
 @attrs.frozen
 class ObjectIdentity:
+    """Which stored object some bytes are of: its validators and size."""
+
     etag: str | None
     last_modified: str | None
     size: int | None
@@ -50,6 +65,7 @@ class ObjectIdentity:
 
     @property
     def resumable(self) -> bool:
+        """Storage can confirm, by a validator, that a later request is of this object."""
         return self.if_range is not None and self.size is not None
 
     def same_object(self, other: ObjectIdentity) -> bool:
@@ -57,33 +73,42 @@ class ObjectIdentity:
         if self.etag and other.etag and self.etag != other.etag:
             return False
         if self.etag is None or other.etag is None:  # only then is the date meaningful
-            lm_differs = self.last_modified and other.last_modified
-            if lm_differs and self.last_modified != other.last_modified:
+            both = self.last_modified and other.last_modified
+            if both and self.last_modified != other.last_modified:
                 return False
         return not (self.size is not None and other.size is not None and self.size != other.size)
 
 
 @attrs.frozen
 class PartialState:
+    """Step 1's reading of a ``.part``: where to continue from, and of which object."""
+
     offset: int  # bytes on disk (for a segmented partial: the sum over its ranges)
     identity: ObjectIdentity | None
     segments: SegmentState | None = None
+
+    @property
+    def complete(self) -> bool:
+        size = self.identity.size if self.identity else None
+        return self.segments is None and size is not None and 0 < self.offset == size
+
+
+_EMPTY = PartialState(0, None)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _valid_segments(raw: Any, size: int) -> SegmentState | None:
     """The ranges, if they tile ``0..size`` exactly and every position is inside its range."""
     if not isinstance(raw, list) or not raw:
         return None
+    if not all(isinstance(i, list) and len(i) == 3 and all(map(_is_int, i)) for i in raw):
+        return None
     segments: SegmentState = []
     expected_start = 0
-    for item in sorted(raw, key=lambda r: r[0] if isinstance(r, list) and r else -1):
-        if not (
-            isinstance(item, list)
-            and len(item) == 3
-            and all(isinstance(v, int) and not isinstance(v, bool) for v in item)
-        ):
-            return None
-        start, end, position = item
+    for start, end, position in sorted(raw):
         if start != expected_start or not start <= position <= end or end <= start:
             return None
         segments.append((start, end, position))
@@ -91,55 +116,56 @@ def _valid_segments(raw: Any, size: int) -> SegmentState | None:
     return segments if expected_start == size else None
 
 
-class PartialFile:
-    """``<name>.part`` plus ``<name>.part.json``."""
+def _identity(raw: dict[str, Any]) -> ObjectIdentity | None:
+    size = raw.get("size")
+    etag, last_modified = raw.get("etag"), raw.get("last_modified")
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= _MAX_SIZE:
+        return None
+    if not all(v is None or (isinstance(v, str) and len(v) < 1024) for v in (etag, last_modified)):
+        return None
+    return ObjectIdentity(etag=etag, last_modified=last_modified, size=size)
 
-    def __init__(self, part: Path, sidecar: Path) -> None:
-        self.part = part
-        self.sidecar = sidecar
+
+class PartialFile:
+    """``<name>.part`` plus ``<name>.part.json``, in one folder."""
+
+    def __init__(self, folder: Folder, final: str) -> None:
+        self.folder = folder
+        self.part = partial_name(final)
+        self.sidecar = sidecar_name(final)
 
     def load(self) -> PartialState:
         """Where to resume from; an empty state (and nothing left on disk) when the
         partial cannot be trusted."""
-        try:
-            size = self.part.stat().st_size
-        except FileNotFoundError:
-            self.sidecar.unlink(missing_ok=True)
-            return PartialState(0, None)
-        raw = self._read_sidecar()
-        identity = self._identity(raw)
-        if identity is None or not identity.resumable or size > (identity.size or 0):
+        info = self.folder.lstat(self.part)
+        if info is None or not self.folder.is_file(self.part):
             self.discard()
-            return PartialState(0, None)
-        if raw.get("segments") is not None:
-            segments = _valid_segments(raw["segments"], identity.size or 0)
-            if segments is None or size != identity.size:
+            return _EMPTY
+        raw = self._read_sidecar()
+        identity = _identity(raw) if raw is not None else None
+        if identity is None or identity.size is None or info.st_size > identity.size:
+            self.discard()
+            return _EMPTY
+        if raw is not None and raw.get("segments") is not None:
+            segments = _valid_segments(raw["segments"], identity.size)
+            if segments is None or info.st_size != identity.size:
                 self.discard()
-                return PartialState(0, None)
+                return _EMPTY
             done = sum(position - start for start, _, position in segments)
             return PartialState(done, identity, segments)
-        return PartialState(size, identity)
+        return PartialState(info.st_size, identity)
 
-    def _read_sidecar(self) -> dict[str, Any]:
+    def _read_sidecar(self) -> dict[str, Any] | None:
+        data = self.folder.read_bytes(self.sidecar, _MAX_SIDECAR)
+        if data is None:
+            return None
         try:
-            raw: Any = json.loads(self.sidecar.read_text())
-        except (OSError, ValueError):
-            return {}
+            raw: Any = json.loads(data)
+        except (ValueError, RecursionError):
+            return None
         if not isinstance(raw, dict) or raw.get("version") != _SIDECAR_VERSION:
-            return {}
+            return None
         return raw
-
-    @staticmethod
-    def _identity(raw: dict[str, Any]) -> ObjectIdentity | None:
-        if not raw:
-            return None
-        size = raw.get("size")
-        etag, last_modified = raw.get("etag"), raw.get("last_modified")
-        if not (size is None or (isinstance(size, int) and size >= 0)):
-            return None
-        if not all(v is None or isinstance(v, str) for v in (etag, last_modified)):
-            return None
-        return ObjectIdentity(etag=etag, last_modified=last_modified, size=size)
 
     def save(self, identity: ObjectIdentity, segments: SegmentState | None = None) -> None:
         """Write the sidecar atomically (a crash leaves the old one or the new one)."""
@@ -150,8 +176,20 @@ class PartialFile:
                 "segments": [list(s) for s in segments] if segments is not None else None,
             }
         )
-        write_atomically(self.sidecar, payload.encode())
+        self.folder.write_atomically(self.sidecar, payload.encode())
+
+    def open(self, *, truncate: bool = False) -> int:
+        """The ``.part`` opened for reading and writing (created ``0600`` if missing)."""
+        return self.folder.open_working_file(self.part, os.O_RDWR | (os.O_TRUNC if truncate else 0))
+
+    def truncate(self, length: int) -> None:
+        fd = self.open()
+        try:
+            os.ftruncate(fd, length)
+        finally:
+            os.close(fd)
 
     def discard(self) -> None:
-        self.part.unlink(missing_ok=True)
-        self.sidecar.unlink(missing_ok=True)
+        """Remove the partial and its sidecar."""
+        self.folder.unlink(self.part)
+        self.folder.unlink(self.sidecar)

@@ -1,27 +1,28 @@
 """One large file over several connections: ranged GETs into a preallocated ``.part``.
 
-Used by :class:`~oec_async.download._stream.ArtifactTransfer` for a large file from
-storage that advertises ranges. The design, step by step:
+Used by the transfer for a large file from storage that advertises ranges. Step by step:
 
-1. **Start as one stream, measure, then split.** The first response (a plain GET) feeds
+1. **Record, then preallocate.** The sidecar is written with every range at its start
+   *before* the file is preallocated to full length, so a crash in between leaves a file
+   of zeros that the sidecar says holds nothing yet (never one that looks complete).
+   Preallocating finds a full disk before the first byte, not at 99 %.
+2. **Start as one stream, measure, then split.** The first response (a plain GET) feeds
    the whole file. After a short probe, if one connection is slow (storage caps each
    connection, as object stores do) and enough is left, more workers join: each takes
-   the back half of the largest range still open (*work stealing*) and fetches it with
-   ``Range: bytes=a-b`` and ``If-Range``. A fast connection is left alone: on a fast
-   link, splitting only adds work for the CPU. All requests share the client's
-   connector, so its global and per-host connection bounds hold.
-2. **Write in place.** Workers write at their own offsets (``pwrite`` in worker threads)
-   into a file preallocated to the full size: a full disk is found before the first
-   byte, not at 99 %. Each worker keeps one buffer in flight while it receives the next.
-3. **Hash in order.** The running hash must see bytes in order. Bytes written exactly at
-   the *hash frontier* are hashed from memory, in a single ordered hash thread; bytes that
-   landed ahead of it (other ranges) are read back from the page cache once the frontier
-   reaches them. When the last byte lands, the digest is ready: verification streams.
-4. **Resume per range.** Each range retries on its own after a drop or a stall, from its
-   own position, with its own attempt counter. The sidecar records every range's
-   position (a few times a second), so a crash loses only the bytes in flight.
-5. **Fall back.** A 200 to a ranged request means the object changed (a different
-   validator: start over) or storage ignores ranges after all: one stream from zero.
+   the next piece in file order (so the in-order hash keeps pace), and at the tail the
+   back half of the largest range still open (*work stealing*). A fast connection is left
+   alone: on a fast link, splitting only adds work for the CPU. All requests share the
+   client's connector, so its connection bounds hold.
+3. **Write in place, hash in order.** Workers write at their own offsets (``pwrite`` in
+   worker threads). Bytes written exactly at the *hash frontier* are hashed from memory;
+   bytes that landed ahead of it are read back from the page cache once the frontier
+   reaches them. When the last byte lands, the digest is ready.
+4. **Resume per range.** Each range retries on its own (:class:`~._attempts.Attempts`,
+   the same engine as a single stream), from its own position. The sidecar records every
+   range's position twice a second while anything changed, and at every retry, so a
+   crash (even while a range is stalled) loses only the bytes in flight.
+5. **Fall back.** A 200 to a ranged request means the object changed (start over) or
+   storage ignores ranges after all (one stream from zero).
 """
 
 from __future__ import annotations
@@ -32,28 +33,29 @@ import concurrent.futures
 import logging
 import os
 import time
-from typing import TYPE_CHECKING
 
 import aiohttp
 import attrs
 
-from oec_async._http import is_certificate_error
-from oec_async.download._partial import ObjectIdentity
-from oec_async.download._signals import Expired, RangesIgnored, Restart, Transient
+from oec_async._retry import RetryPolicy
+from oec_async.download._attempts import Attempts
+from oec_async.download._judge import Ask
+from oec_async.download._partial import ObjectIdentity, PartialFile, SegmentState
+from oec_async.download._receive import Batcher, Meter
+from oec_async.download._request import Requester
+from oec_async.download._signals import RangesIgnored, Restart, Transient
 from oec_async.download._writer import (
+    Chunk,
+    Hashes,
     WriteBehind,
     after_threads,
     hash_range,
     no_space_error,
     write_at,
 )
-from oec_async.errors import DownloadError, StorageError
+from oec_async.download.options import SegmentPolicy
 
-if TYPE_CHECKING:
-    from oec_async.download._stream import ArtifactTransfer
-    from oec_async.download._writer import Chunk
-
-__all__ = ["Segment", "SegmentedFetch"]
+__all__ = ["Segment", "SegmentOutcome", "SegmentedFetch", "take_piece"]
 
 logger = logging.getLogger("oec_async.download")
 
@@ -65,6 +67,8 @@ _TICK = 0.25
 
 @attrs.define
 class Segment:
+    """One range of the file: bytes ``start..pos`` are on disk, up to ``end``."""
+
     start: int
     end: int  # exclusive; shrinks when another worker takes the back half
     pos: int  # bytes start..pos are on disk
@@ -82,28 +86,111 @@ class Segment:
         return self.end - self.claimed
 
 
+@attrs.frozen
+class SegmentOutcome:
+    """Where a segmented fetch stopped: its ranges, and whether all are on disk and
+    hashed (then the hashes given to it hold the whole file's digest)."""
+
+    state: SegmentState
+    done: int
+    complete: bool
+
+
+def _align_up(value: int) -> int:
+    return -(-value // _ALIGN) * _ALIGN
+
+
+def take_piece(
+    segments: list[Segment], unassigned: list[Segment], piece: int, min_size: int
+) -> Segment | None:
+    """The next range to fetch: the front ``piece`` of the first unassigned range (in
+    file order, so the hash frontier keeps moving); when none is left, the back half of
+    the largest range still open (stealing). Splits ranges in place; ``segments`` stays
+    sorted. None when nothing is worth a new connection."""
+    while unassigned:
+        segment = unassigned.pop(0)
+        if segment.complete:
+            continue
+        cut = _align_up(segment.pos + piece)
+        if cut < segment.end:  # hand out one piece; the rest stays unassigned
+            rest = Segment(cut, segment.end, cut)
+            segment.end = cut
+            _insert(segments, rest)
+            unassigned.insert(0, rest)
+        return segment
+    candidates = [s for s in segments if s.unclaimed >= 2 * min_size]
+    if not candidates:
+        return None
+    victim = max(candidates, key=lambda s: s.unclaimed)
+    middle = victim.claimed + (victim.unclaimed // 2 // _ALIGN) * _ALIGN
+    if not victim.claimed < middle < victim.end:
+        return None
+    stolen = Segment(middle, victim.end, middle)
+    victim.end = middle
+    _insert(segments, stolen)
+    return stolen
+
+
+def _insert(segments: list[Segment], segment: Segment) -> None:
+    segments.append(segment)
+    segments.sort(key=lambda s: s.start)
+
+
 class SegmentedFetch:
-    def __init__(self, transfer: ArtifactTransfer, segments: list[Segment]) -> None:
-        self.t = transfer
-        self.policy = transfer.ctx.segments
-        self.segments = sorted(segments, key=lambda s: s.start)
-        identity = transfer.identity
-        assert identity is not None  # noqa: S101
-        assert identity.size is not None  # noqa: S101
-        self.identity: ObjectIdentity = identity
+    """Fetch the open ranges of one file, over up to ``policy.connections`` connections.
+
+    Args:
+        partial: the ``.part`` and its sidecar.
+        identity: the object (with a validator and a size) the ranges are of.
+        state: the ranges, as loaded or ``[(0, size, 0)]`` for a fresh file.
+        requester: asks storage for a range.
+        hashes: fed in file order from byte 0; complete when the fetch is.
+        meter: counts received bytes, told the bytes on disk.
+        policy, retry: when to split; how each range retries.
+        buffer_size: bytes gathered per write.
+        artifact: for messages.
+    """
+
+    def __init__(
+        self,
+        *,
+        partial: PartialFile,
+        identity: ObjectIdentity,
+        state: SegmentState,
+        requester: Requester,
+        hashes: Hashes,
+        meter: Meter,
+        policy: SegmentPolicy,
+        retry: RetryPolicy,
+        buffer_size: int,
+        artifact: str,
+    ) -> None:
+        if identity.size is None:
+            raise ValueError("a segmented fetch needs the object's size")
+        self.partial = partial
+        self.identity = identity
         self.total: int = identity.size
+        self.segments = sorted((Segment(*s) for s in state), key=lambda s: s.start)
+        self.requester = requester
+        self.hashes = hashes
+        self.meter = meter
+        self.policy = policy
+        self.retry = retry
+        self.buffer_size = buffer_size
+        self.artifact = artifact
         self.hash_queued = 0  # bytes handed to the (ordered) hash thread
         self._hash_jobs: list[asyncio.Future[None]] = []
         self._writes: set[asyncio.Future[None]] = set()
         self._hash_lane = concurrent.futures.ThreadPoolExecutor(1, "oec-hash")
         self._unassigned = [s for s in self.segments if not s.complete]
         self._advanced = asyncio.Event()
-        self._last_sidecar = 0.0
+        self._dirty = False
+        self._hashed_all = False
         self._received = 0
         self._active = 0
         self._fd = -1
+        self._behind: WriteBehind | None = None
         self._group: asyncio.TaskGroup | None = None
-        self.hashed_all = False
 
     # -- bookkeeping -------------------------------------------------------------------
 
@@ -114,104 +201,76 @@ class SegmentedFetch:
     def done_bytes(self) -> int:
         return sum(s.pos - s.start for s in self.segments)
 
-    @property
-    def complete(self) -> bool:
-        return self.hashed_all and all(s.complete for s in self.segments)
+    def state(self) -> SegmentState:
+        return [(s.start, s.end, s.pos) for s in self.segments]
+
+    def outcome(self) -> SegmentOutcome:
+        complete = self._hashed_all and all(s.complete for s in self.segments)
+        return SegmentOutcome(self.state(), self.done_bytes(), complete)
 
     def frontier(self) -> int:
-        for segment in self.segments:
-            if not segment.complete:
-                return segment.pos
-        return self.total
+        return next((s.pos for s in self.segments if not s.complete), self.total)
 
-    def _save(self, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if force or now - self._last_sidecar >= _SIDECAR_INTERVAL:
-            self._last_sidecar = now
-            self.t.partial.save(self.identity, [(s.start, s.end, s.pos) for s in self.segments])
+    def save(self) -> None:
+        """Record every range's position in the sidecar (atomically)."""
+        self._dirty = False
+        self.partial.save(self.identity, self.state())
 
     def advance(self, segment: Segment, amount: int) -> None:
         segment.pos = min(segment.end, segment.pos + amount)
-        self.t.offset = self.done_bytes()
+        self._dirty = True
         self._advanced.set()
-        self.t.report_written(amount)
-        self._save()
-
-    @property
-    def piece(self) -> int:
-        return 2 * self.policy.min_size
-
-    def _add(self, segment: Segment) -> None:
-        self.segments.append(segment)
-        self.segments.sort(key=lambda s: s.start)
-
-    def _take(self) -> Segment | None:
-        """The next piece of work, in file order: the front of the first unassigned range
-        (so the hash frontier keeps moving and hashing keeps pace with the download);
-        when none is left, the back half of the largest range still open."""
-        while self._unassigned:
-            segment = self._unassigned.pop(0)
-            if segment.complete:
-                continue
-            cut = -(-(segment.pos + self.piece) // _ALIGN) * _ALIGN
-            if cut < segment.end:  # hand out one piece; the rest stays unassigned
-                rest = Segment(cut, segment.end, cut)
-                segment.end = cut
-                self._add(rest)
-                self._unassigned.insert(0, rest)
-            return segment
-        candidates = [s for s in self.segments if s.unclaimed >= 2 * self.policy.min_size]
-        if not candidates:
-            return None
-        victim = max(candidates, key=lambda s: s.unclaimed)
-        middle = victim.claimed + (victim.unclaimed // 2 // _ALIGN) * _ALIGN
-        if not victim.claimed < middle < victim.end:
-            return None
-        stolen = Segment(middle, victim.end, middle)
-        victim.end = middle
-        self._add(stolen)
-        return stolen
+        self.meter.stored(self.done_bytes())
 
     # -- the run -----------------------------------------------------------------------
 
-    async def run(self, first: aiohttp.ClientResponse | None) -> None:
-        self._fd = os.open(self.t.partial.part, os.O_RDWR | os.O_CREAT, 0o600)
+    async def run(self, first: aiohttp.ClientResponse | None) -> SegmentOutcome:
+        """Fetch until every range is on disk and hashed (or raise); ``first`` is the
+        response of a fresh file's first request, which feeds its first range."""
+        self.save()  # before the preallocation: see step 1
+        self._fd = self.partial.open()
         self._behind = WriteBehind(self._fd)
         try:
             preallocation = asyncio.get_running_loop().run_in_executor(None, self._preallocate)
             await asyncio.shield(self._track(preallocation))  # shielded: stays tracked
-            self._save(force=True)
-            self.t.offset = self.done_bytes()
             async with asyncio.TaskGroup() as group:
                 self._group = group
                 hasher = group.create_task(self._hash_in_order())
-                if first is not None:
-                    first_segment = self._unassigned.pop(0)
-                    if first_segment.start != 0:
-                        raise AssertionError("the first response must feed the first range")
-                    self._spawn(first_segment, first)
-                else:  # a resume: every open range gets a worker, up to the limit
-                    for _ in range(min(self.policy.connections, len(self._unassigned))):
-                        self._spawn(None, None)
+                saver = group.create_task(self._save_periodically())
+                self._start_workers(first)
                 scaler = group.create_task(self._scale())
                 await self._all_written()
                 scaler.cancel()
                 await hasher
+                saver.cancel()
         except BaseExceptionGroup as group_error:
             raise _first_cause(group_error) from None
         finally:
             self._group = None
-            self._save(force=True)
+            self.save()
             # No thread may still use the descriptor once it is closed: a cancelled worker
             # stops waiting for its writes, but they still run.
             await after_threads([*self._hash_jobs, *self._writes], self._close)
+        return self.outcome()
+
+    def _start_workers(self, first: aiohttp.ClientResponse | None) -> None:
+        if first is not None:
+            head = self._unassigned.pop(0)
+            if head.start != 0:
+                raise AssertionError("the first response must feed the first range")
+            self._spawn(head, first)
+            return
+        # A resume: every open range gets a worker, up to the limit.
+        for _ in range(min(self.policy.connections, len(self._unassigned))):
+            self._spawn(None, None)
 
     def _close(self) -> None:
         self._hash_lane.shutdown(wait=False)
         os.close(self._fd)
 
     def _spawn(self, segment: Segment | None, response: aiohttp.ClientResponse | None) -> None:
-        assert self._group is not None  # noqa: S101
+        if self._group is None:
+            raise AssertionError("workers start inside the run")
         self._active += 1
         self._group.create_task(self._worker(segment, response))
 
@@ -224,21 +283,26 @@ class SegmentedFetch:
             if exc.errno in (95, 22):  # EOPNOTSUPP / EINVAL: no fallocate on this fs
                 os.ftruncate(self._fd, self.total)
             else:
-                raise no_space_error(exc, self.t.artifact) from None
+                raise no_space_error(exc, self.artifact) from None
 
     async def _all_written(self) -> None:
         while not all(s.complete for s in self.segments):
             self._advanced.clear()
             await self._advanced.wait()
 
+    async def _save_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(_SIDECAR_INTERVAL)
+            if self._dirty:
+                self.save()
+
     async def _scale(self) -> None:
         """Add connections while each one is slow and enough is left to fetch."""
         if self.policy.probe <= 0:  # split at once, measuring nothing
             self._grow()
             return
-        started = time.monotonic()
         await asyncio.sleep(self.policy.probe)
-        last_time, last_received = started, 0
+        last_time, last_received = time.monotonic() - self.policy.probe, 0
         while self._active < self.policy.connections:
             now = time.monotonic()
             rate = (self._received - last_received) / max(now - last_time, 1e-3)
@@ -252,13 +316,17 @@ class SegmentedFetch:
             ):
                 logger.debug(
                     "%s: %.0f MiB/s per connection, %d MiB left: splitting",
-                    self.t.artifact,
+                    self.artifact,
                     per_connection / 2**20,
                     left // 2**20,
                 )
                 self._grow()
                 return
             await asyncio.sleep(_TICK)
+
+    @property
+    def _piece(self) -> int:
+        return 2 * self.policy.min_size
 
     def _grow(self) -> None:
         # The first stream keeps the piece it is in; everything after it is handed out
@@ -267,19 +335,17 @@ class SegmentedFetch:
             (s for s in self.segments if not s.complete and s not in self._unassigned), None
         )
         if head is not None:
-            cut = -(-(head.claimed + self.piece) // _ALIGN) * _ALIGN
+            cut = _align_up(head.claimed + self._piece)
             if cut < head.end:
                 rest = Segment(cut, head.end, cut)
                 head.end = cut
-                self._add(rest)
+                _insert(self.segments, rest)
                 self._unassigned.insert(0, rest)
         for _ in range(self.policy.connections - self._active):
             self._spawn(None, None)
 
     async def _hash_in_order(self) -> None:
         """Hash what landed ahead of the frontier once the frontier reaches it."""
-        hashes = self.t.hashes
-        assert hashes is not None  # noqa: S101
         loop = asyncio.get_running_loop()
         while self.hash_queued < self.total:
             frontier = self.frontier()
@@ -295,7 +361,9 @@ class SegmentedFetch:
             self._hash_jobs = [j for j in self._hash_jobs if not j.done()]
         if self._hash_jobs:
             await asyncio.gather(*self._hash_jobs)
-        self.hashed_all = True
+        self._hashed_all = True
+
+    # -- one worker, one range at a time -------------------------------------------------
 
     async def _worker(
         self, segment: Segment | None, response: aiohttp.ClientResponse | None
@@ -303,7 +371,9 @@ class SegmentedFetch:
         try:
             while True:
                 if segment is None:
-                    segment = self._take()
+                    segment = take_piece(
+                        self.segments, self._unassigned, self._piece, self.policy.min_size
+                    )
                     if segment is None:
                         return
                 await self._fill(segment, response)
@@ -314,130 +384,77 @@ class SegmentedFetch:
 
     async def _fill(self, segment: Segment, response: aiohttp.ClientResponse | None) -> None:
         """Bring one range to its (possibly shrinking) end, retrying on its own."""
-        failures = 0
-        refreshes = 0
+        first = [response]
+
+        async def once() -> None:
+            given, first[0] = first[0], None
+            if given is not None:
+                await self._read(segment, given)
+            else:
+                await self._request(segment)
+
+        attempts = Attempts(self.retry, self.artifact, where="a range", on_retry=self._retrying)
         while not segment.complete:
-            before = segment.pos
-            reason = ""
-            delay: float | None = None
-            try:
-                if response is not None:
-                    first, response = response, None
-                    await self._read(segment, first)
-                else:
-                    await self._request(segment)
-                continue
-            except Expired:
-                refreshes += 1
-                if refreshes > 3:
-                    raise StorageError(
-                        "storage keeps refusing freshly signed URLs", artifact=self.t.artifact
-                    ) from None
-                continue
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                if is_certificate_error(exc):
-                    raise StorageError(
-                        "storage's TLS certificate is not trusted", artifact=self.t.artifact
-                    ) from None
-                reason = "stalled" if isinstance(exc, TimeoutError) else type(exc).__name__
-            except Transient as exc:
-                reason, delay = str(exc), exc.delay
-            failures = 1 if segment.pos > before else failures + 1
-            if failures > self.t.ctx.policy.max_retries:
-                raise DownloadError(
-                    f"a range gave up after {failures} failed attempts (last: {reason}); "
-                    "the bytes on disk are kept for a resume",
-                    artifact=self.t.artifact,
-                )
-            wait = delay if delay is not None else self.t.ctx.policy.backoff(failures)
-            logger.info(
-                "%s: range at byte %d %s; retry %d in %.2f s",
-                self.t.artifact,
-                segment.pos,
-                reason,
-                failures,
-                wait,
-            )
-            await asyncio.sleep(wait)
+            await attempts.attempt(once, lambda: segment.pos)
+
+    def _retrying(self, _: str) -> None:
+        self.save()  # a stalled range's progress is on record before the wait
 
     async def _request(self, segment: Segment) -> None:
-        url, generation = await self.t.ctx.urls.get(self.t.artifact)
-        headers = {
-            "Accept-Encoding": "identity",
-            "Range": f"bytes={segment.pos}-{segment.end - 1}",
-        }
-        if self.identity.if_range:
-            headers["If-Range"] = self.identity.if_range
-        async with self.t.ctx.session.get(
-            url, headers=headers, timeout=self.t.stream_timeout(), ssl=self.t.ctx.ssl
-        ) as resp:
-            if resp.status in (400, 401, 403):
-                await self.t.ctx.urls.refresh(generation)
-                raise Expired
-            self.t.check_status(resp)  # raises for errors other than 200/206
-            fresh = ObjectIdentity.from_headers(resp.headers, self.total)
-            if resp.status == 200:
-                if not self.identity.same_object(fresh):
+        ask = Ask(start=segment.pos, end=segment.end, identity=self.identity)
+        async with self.requester.open(ask) as (resp, body):
+            if body.whole:
+                if body.changed:
                     raise Restart("the object changed during a segmented download")
                 raise RangesIgnored
-            content_range = resp.headers.get("Content-Range", "")
-            if not content_range.startswith(f"bytes {segment.pos}-") or not content_range.endswith(
-                f"/{self.total}"
-            ):
-                raise Restart("a range's Content-Range does not match the range asked for")
-            if not self.identity.same_object(fresh):
-                raise Restart("the object changed during a segmented download")
             await self._read(segment, resp)
 
     async def _read(self, segment: Segment, resp: aiohttp.ClientResponse) -> None:
         lane = _WorkerLane(self, segment)
-        chunks: list[Chunk] = []
-        gathered = 0
-        size = self.t.ctx.buffer_size
+        batcher = Batcher(self.buffer_size)
         try:
             async for chunk in resp.content.iter_any():
-                self.t.bytes_transferred += len(chunk)
+                self.meter.got(len(chunk))
                 self._received += len(chunk)
                 room = segment.end - segment.claimed
                 if room <= 0:
                     break  # another worker took the rest of this range
                 piece: Chunk = chunk if len(chunk) <= room else memoryview(chunk)[:room]
-                chunks.append(piece)
-                gathered += len(piece)
                 segment.claimed += len(piece)
-                if gathered >= size or segment.claimed >= segment.end:
-                    await lane.submit(chunks)
-                    chunks, gathered = [], 0
+                batch = batcher.add(piece)
+                if batch is None and segment.claimed >= segment.end:
+                    batch = batcher.take()
+                if batch:
+                    await lane.submit(batch)
                 if segment.claimed >= segment.end:
                     break  # our (possibly shrunk) end: hang up on the rest
         finally:
-            if chunks:  # bytes received before a failure are good: keep them
-                await asyncio.shield(lane.submit(chunks))
+            if batch := batcher.take():  # bytes received before a failure are good
+                await asyncio.shield(lane.submit(batch))
             await asyncio.shield(lane.settle())
             segment.claimed = segment.pos
         if not segment.complete:
             raise Transient(f"body ended at byte {segment.pos}")
 
+    # -- the threads -----------------------------------------------------------------------
+
     def _hash_from_disk(self, start: int, end: int) -> None:
         """(In the hash thread.) Bytes that landed ahead of the frontier, read back."""
-        hashes = self.t.hashes
-        assert hashes is not None  # noqa: S101
-        hash_range(self._fd, start, end, hashes)
-        self._behind.advance(end)  # behind the hash, nothing reads the file again
+        hash_range(self._fd, start, end, self.hashes)
+        if self._behind is not None:
+            self._behind.advance(end)  # behind the hash, nothing reads the file again
 
     def queue_hash(self, offset: int, chunks: list[Chunk]) -> asyncio.Future[None] | None:
         """Hash ``chunks`` from memory if they sit exactly at the hash frontier."""
         if offset != self.hash_queued:
             return None
-        hashes = self.t.hashes
-        assert hashes is not None  # noqa: S101
         self.hash_queued += sum(len(c) for c in chunks)
-        end = self.hash_queued
+        end, behind, hashes = self.hash_queued, self._behind, self.hashes
 
         def hash_chunks() -> None:
             hashes.update_all(chunks)
-            # Behind the hash, nothing reads the file again: let the kernel write it out.
-            self._behind.advance(end)
+            if behind is not None:  # behind the hash, nothing reads the file again
+                behind.advance(end)
 
         job = asyncio.get_running_loop().run_in_executor(self._hash_lane, hash_chunks)
         self._hash_jobs.append(job)
@@ -445,7 +462,7 @@ class SegmentedFetch:
 
     def write(self, chunks: list[Chunk], offset: int) -> asyncio.Future[None]:
         job = asyncio.get_running_loop().run_in_executor(
-            None, write_at, self._fd, chunks, offset, self.t.artifact
+            None, write_at, self._fd, chunks, offset, self.artifact
         )
         return self._track(job)
 

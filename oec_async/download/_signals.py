@@ -1,4 +1,4 @@
-"""How the steps of a transfer tell the transfer loop what to do next (internal)."""
+"""How the steps of a transfer tell the retry engine what to do next (internal)."""
 
 from __future__ import annotations
 

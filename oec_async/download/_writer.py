@@ -17,19 +17,17 @@ import contextlib
 import hashlib
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from oec_async.download._disk import is_out_of_space
-from oec_async.download._layout import FILE_MODE
 from oec_async.errors import InsufficientSpaceError
 
 __all__ = [
+    "Chunk",
     "Hashes",
     "StreamWriter",
     "WriteBehind",
     "after_threads",
-    "hash_file",
     "hash_range",
     "no_space_error",
     "write_at",
@@ -94,15 +92,6 @@ def hash_range(fd: int, start: int, end: int, hashes: Hashes) -> None:
         position += len(block)
 
 
-def hash_file(path: Path, length: int, hashes: Hashes) -> None:
-    """Feed the first ``length`` bytes of ``path`` to ``hashes`` (a resume's prefix)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        hash_range(fd, 0, length, hashes)
-    finally:
-        os.close(fd)
-
-
 async def after_threads(futures: Sequence[asyncio.Future[Any]], finish: Callable[[], None]) -> None:
     """Run ``finish`` (which closes a descriptor) once every worker-thread job in
     ``futures`` is over, whatever their fate. A thread cannot be cancelled: if the caller
@@ -149,16 +138,17 @@ class WriteBehind:
 
 
 class StreamWriter:
-    """Appends buffers to a file at increasing offsets, hashing them in order.
+    """Appends buffers to an open file at increasing offsets, hashing them in order.
 
     ``confirmed`` is the end of the prefix that is both written and hashed. When anything
     fails, :meth:`close` cuts the file back to it, so file and hash never disagree (and
-    ``hashes_valid`` says whether the hash itself can still be trusted to continue).
+    ``hashes_valid`` says whether the hash itself can still be trusted to continue). The
+    writer owns ``fd`` and closes it.
     """
 
     def __init__(
         self,
-        path: Path,
+        fd: int,
         hashes: Hashes,
         offset: int,
         artifact: str,
@@ -167,8 +157,7 @@ class StreamWriter:
         on_confirmed: Callable[[int], None] | None = None,
     ) -> None:
         self.artifact = artifact
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
-        os.fchmod(self.fd, FILE_MODE)
+        self.fd = fd
         self.hashes = hashes
         self.confirmed = offset
         self.hashes_valid = True

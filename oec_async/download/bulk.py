@@ -14,56 +14,20 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from os import PathLike
-from typing import TYPE_CHECKING, Any
-
-import attrs
+from typing import Any
 
 from oec_async._config import coerce_uuid
 from oec_async.download._disk import SpaceLedger
-from oec_async.download.backup import BackupDownload, DownloadOptions, download_backup
+from oec_async.download._source import BackupSource
+from oec_async.download.backup import download_backup
+from oec_async.download.options import DownloadOptions
 from oec_async.download.progress import ProgressCallback, ProgressEvent
-from oec_async.errors import ConfigurationError, NoCompletedBackupError
+from oec_async.download.results import BatchProgress, PullResult
+from oec_async.errors import ConfigurationError, InvalidResponseError, NoCompletedBackupError
 
-if TYPE_CHECKING:
-    from oec_async._client import OECClient
-
-__all__ = ["BatchProgress", "PullResult", "pull_latest"]
+__all__ = ["pull_latest"]
 
 logger = logging.getLogger("oec_async.download")
-
-
-@attrs.frozen
-class PullResult:
-    """What happened to one environment of a bulk pull."""
-
-    environment_id: uuid.UUID
-    backup_id: uuid.UUID | None
-    download: BackupDownload | None
-    error: Exception | None
-    elapsed: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.download is not None
-
-
-@attrs.frozen
-class BatchProgress:
-    """A snapshot of a whole bulk pull, for a progress bar or a metrics exporter."""
-
-    environments_total: int
-    environments_done: int  # finished, successfully or not
-    environments_failed: int
-    environments_in_flight: int
-    bytes_done: int  # on disk, for files known so far
-    bytes_total: int  # of files whose size is known so far
-    bytes_transferred: int  # received over the network by this run
-    elapsed: float
-
-    @property
-    def throughput(self) -> float:
-        """Bytes received per second since the pull began."""
-        return self.bytes_transferred / self.elapsed if self.elapsed > 0 else 0.0
 
 
 class _BatchTracker:
@@ -79,6 +43,7 @@ class _BatchTracker:
         self.started = time.monotonic()
         self.done = 0
         self.failed = 0
+        self.without_backup = 0
         self.in_flight = 0
         self.files: dict[tuple[uuid.UUID, str], tuple[int, int | None]] = {}
         self.transferred = 0
@@ -103,6 +68,7 @@ class _BatchTracker:
             bytes_total=sum(total or 0 for _, total in self.files.values()),
             bytes_transferred=self.transferred,
             elapsed=time.monotonic() - self.started,
+            environments_without_backup=self.without_backup,
         )
 
     def publish(self) -> None:
@@ -120,7 +86,7 @@ def _unique_ids(env_ids: Iterable[Any]) -> list[uuid.UUID]:
 
 
 async def pull_latest(
-    client: OECClient,
+    source: BackupSource,
     env_ids: Iterable[uuid.UUID | str],
     dest: str | PathLike[str],
     *,
@@ -150,17 +116,29 @@ async def pull_latest(
             started = time.monotonic()
             backup_id: uuid.UUID | None = None
             try:
-                backup = await client.latest_backup(env_id)
+                backup = await source.latest_backup(env_id)
                 if backup is None:
                     raise NoCompletedBackupError(env_id)
+                if backup.environment_id != env_id:  # the answer must be about the question
+                    raise InvalidResponseError(
+                        f"asked for environment {env_id}'s newest backup, the API answered "
+                        f"with a backup of environment {backup.environment_id}",
+                        status=200,
+                        method="GET",
+                        path=f"/environments/{env_id}/backups",
+                    )
                 backup_id = backup.id
                 download = await download_backup(
-                    client, backup, dest, progress=tracker.on_event, options=opts, ledger=ledger
+                    source, backup, dest, progress=tracker.on_event, options=opts, ledger=ledger
                 )
                 result = PullResult(env_id, backup_id, download, None, time.monotonic() - started)
             except Exception as exc:  # isolated: recorded, never raised
-                logger.warning("environment %s: %s", env_id, exc)
-                tracker.failed += 1
+                if isinstance(exc, NoCompletedBackupError):
+                    logger.info("environment %s: %s", env_id, exc)
+                    tracker.without_backup += 1
+                else:
+                    logger.warning("environment %s: %s", env_id, exc)
+                    tracker.failed += 1
                 result = PullResult(env_id, backup_id, None, exc, time.monotonic() - started)
             finally:
                 tracker.in_flight -= 1

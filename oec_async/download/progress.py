@@ -19,12 +19,18 @@ __all__ = ["EventKind", "ProgressCallback", "ProgressEvent"]
 #: ``restart``: the partial was discarded and the fetch begins again from zero;
 #: ``retry``: the transfer is waiting to resume after an error; ``verifying``: all bytes
 #: are on disk and are being checked; ``done``: the file is at its final name;
-#: ``skipped``: the file was already complete from an earlier run.
-EventKind = Literal["start", "progress", "restart", "retry", "verifying", "done", "skipped"]
+#: ``skipped``: the file was already complete from an earlier run (or is kept from an
+#: interrupted one); ``repair``: an earlier complete copy was found damaged on disk and
+#: is being repaired.
+EventKind = Literal[
+    "start", "progress", "restart", "retry", "verifying", "done", "skipped", "repair"
+]
 
 
 @attrs.frozen
 class ProgressEvent:
+    """One step of one file's transfer."""
+
     backup_id: uuid.UUID
     environment_id: uuid.UUID
     artifact: str  # "database", "filestore" or "manifest"
@@ -35,6 +41,7 @@ class ProgressEvent:
 
     @property
     def fraction(self) -> float | None:
+        """``bytes_done / total`` (None while the total is unknown)."""
         if not self.total:
             return None
         return min(1.0, self.bytes_done / self.total)

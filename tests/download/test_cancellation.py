@@ -21,7 +21,7 @@ import pytest
 
 from oec_async import OECClient
 from oec_async.testing import OECSimulator
-from tests._support import completed_backup, folder_of, stored_bytes
+from tests._support import completed_backup, stored_bytes, work_folder_of
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -97,7 +97,7 @@ async def test_cancelling_at_random_moments_leaves_no_thread_behind(
     assert result.database is not None
     assert result.database.path.read_bytes() == stored_bytes(sim, backup_id, "database")
     for round_no in range(12):
-        part = folder_of(sim, tmp_path / f"round-{round_no}", backup_id) / "dump.sql.part"
+        part = work_folder_of(sim, tmp_path / f"round-{round_no}", backup_id) / "dump.sql.part"
         if part.exists() and "segment_threshold" not in options:
             kept = part.read_bytes()  # a one-stream partial is a clean prefix
             assert kept == stored_bytes(sim, backup_id, "database")[: len(kept)]

@@ -113,7 +113,7 @@ async def test_disk_refusing_to_grow_mid_write_keeps_the_partial_and_resumes(
     assert text.startswith("InsufficientSpaceError"), text
     assert "Traceback" not in text
     env = disk_sim.backup(backup_id).environment_id
-    folder = tmp_path / str(env) / str(backup_id)
+    folder = tmp_path / str(env) / f"{backup_id}.part"
     part = folder / "dump.sql.part"
     kept = part.stat().st_size
     assert 0 < kept <= limit

@@ -13,9 +13,9 @@ import pytest
 
 from oec_async import Backup, IntegrityError, OECClient
 from oec_async.download import BackupDownload, ProgressEvent
-from oec_async.download._layout import LOCK_NAME, RECORD_NAME, artifact_filenames
+from oec_async.download._layout import RECORD_NAME, artifact_filenames, lock_name
 from oec_async.testing import OECSimulator
-from tests._support import completed_backup, folder_of
+from tests._support import completed_backup, folder_of, work_folder_of
 
 ARTIFACTS = ("manifest", "database", "filestore")
 
@@ -127,7 +127,8 @@ async def test_download_leaves_no_partials_and_writes_the_completion_record(
     assert {a: f["sha256"] for a, f in record["files"].items()} == {
         a: sim.object(backup_id, a).sha256 for a in ARTIFACTS
     }
-    assert (result.directory / LOCK_NAME).exists()
+    assert sorted(p.name for p in result.directory.parent.iterdir()) == [str(backup_id)]
+    assert not (result.directory.parent / lock_name(backup_id)).exists()
 
 
 @pytest.mark.parametrize("form", ["backup", "uuid", "str"])
@@ -218,7 +219,7 @@ async def test_strict_without_manifest_refuses_and_keeps_only_the_partial(
     backup_id = completed_backup(sim)
     sim.backup(backup_id).has_manifest = False
     sim.backup(backup_id).has_filestore = False  # the dump alone: it is the one to fail
-    directory = folder_of(sim, tmp_path, backup_id)
+    directory = work_folder_of(sim, tmp_path, backup_id)
 
     with pytest.raises(IntegrityError, match="no manifest") as caught:
         await client.download_backup(backup_id, tmp_path, strict=True)

@@ -15,16 +15,28 @@ from oec_async import IntegrityError, ManifestError, OECClient
 from oec_async.download import ProgressEvent
 from oec_async.download._layout import RECORD_NAME
 from oec_async.testing import MANIFEST_VARIANTS, OECSimulator
-from tests._support import assert_all_bytes_match, completed_backup, folder_of, stored_bytes
+from tests._support import (
+    assert_all_bytes_match,
+    completed_backup,
+    folder_of,
+    stored_bytes,
+    work_folder_of,
+)
 
 HOSTILE_VARIANTS = ("traversal", "absolute", "invalid_json", "not_an_object")
 GOOD_VARIANTS = tuple(v for v in MANIFEST_VARIANTS if v not in HOSTILE_VARIANTS)
 
 
 def assert_nothing_of_the_dump_kept(directory: Path) -> None:
+    """``directory`` is the work folder of a download that failed on the dump."""
     for name in ("dump.sql", "dump.sql.part", "dump.sql.part.json"):
         assert not (directory / name).exists(), name
-    assert not (directory / RECORD_NAME).exists()
+    assert not directory.with_name(directory.name.removesuffix(".part")).exists()
+    record = directory / RECORD_NAME
+    if record.exists():  # the progress record: the files done so far, not the dump
+        progress = json.loads(record.read_text())
+        assert progress["complete"] is False
+        assert "database" not in progress["files"]
 
 
 def tamper_manifest(sim: OECSimulator, backup_id: uuid.UUID, old: bytes, new: bytes) -> None:
@@ -78,7 +90,7 @@ async def test_strict_refuses_a_manifest_without_checksums(
     with pytest.raises(IntegrityError, match="no checksum"):
         await client.download_backup(backup_id, tmp_path, strict=True)
 
-    assert not (folder_of(sim, tmp_path, backup_id) / "dump.sql").exists()
+    assert not (work_folder_of(sim, tmp_path, backup_id) / "dump.sql").exists()
 
 
 @pytest.mark.parametrize("variant", HOSTILE_VARIANTS)
@@ -87,12 +99,13 @@ async def test_hostile_manifest_is_refused_and_no_dump_gets_its_final_name(
 ) -> None:
     backup_id = completed_backup(sim)
     sim.backup(backup_id).manifest_variant = variant
-    directory = folder_of(sim, tmp_path, backup_id)
+    directory = work_folder_of(sim, tmp_path, backup_id)
 
     with pytest.raises(ManifestError) as caught:
         await client.download_backup(backup_id, tmp_path)
 
     assert caught.value.artifact == "manifest"
+    assert not folder_of(sim, tmp_path, backup_id).exists()
     assert not (directory / "dump.sql").exists()
     assert not (directory / "filestore.tar.gz").exists()
     assert not (directory / "manifest.json").exists()
@@ -114,7 +127,7 @@ async def test_manifest_of_another_backup_is_refused(
     with pytest.raises(ManifestError, match="another backup"):
         await client.download_backup(backup_id, tmp_path)
 
-    assert not (folder_of(sim, tmp_path, backup_id) / "dump.sql").exists()
+    assert not (work_folder_of(sim, tmp_path, backup_id) / "dump.sql").exists()
 
 
 # -- corrupt bytes -------------------------------------------------------------------------
@@ -148,7 +161,7 @@ async def test_corrupt_on_every_fetch_raises_and_discards_the_bad_bytes(
 ) -> None:
     backup_id = completed_backup(sim)
     sim.faults.corrupt(1000, times=None)
-    directory = folder_of(sim, tmp_path, backup_id)
+    directory = work_folder_of(sim, tmp_path, backup_id)
 
     with pytest.raises(IntegrityError) as caught:
         await client.download_backup(backup_id, tmp_path)
@@ -170,7 +183,7 @@ async def test_manifest_checksum_that_never_matches_raises_integrity_error(
     with pytest.raises(IntegrityError, match=wrong):
         await client.download_backup(backup_id, tmp_path)
 
-    assert_nothing_of_the_dump_kept(folder_of(sim, tmp_path, backup_id))
+    assert_nothing_of_the_dump_kept(work_folder_of(sim, tmp_path, backup_id))
 
 
 # -- sizes ---------------------------------------------------------------------------------
@@ -186,7 +199,7 @@ async def test_short_body_with_honest_looking_headers_is_detected(
         await client.download_backup(backup_id, tmp_path)
 
     assert caught.value.artifact == "database"
-    assert_nothing_of_the_dump_kept(folder_of(sim, tmp_path, backup_id))
+    assert_nothing_of_the_dump_kept(work_folder_of(sim, tmp_path, backup_id))
 
 
 async def test_short_body_once_is_refetched_and_verified(
@@ -216,7 +229,7 @@ async def test_storage_size_differing_from_the_manifest_raises_integrity_error(
     with pytest.raises(IntegrityError, match=str(liar)):
         await client.download_backup(backup_id, tmp_path)
 
-    assert_nothing_of_the_dump_kept(folder_of(sim, tmp_path, backup_id))
+    assert_nothing_of_the_dump_kept(work_folder_of(sim, tmp_path, backup_id))
 
 
 async def test_files_verified_against_an_older_manifest_do_not_outlive_it(
@@ -226,7 +239,7 @@ async def test_files_verified_against_an_older_manifest_do_not_outlive_it(
     the backup was re-uploaded; run 2 replaced the manifest, then failed before the new
     filestore landed. The old filestore must not stay beside the new manifest."""
     backup_id = completed_backup(sim)
-    folder = folder_of(sim, tmp_path, backup_id)
+    folder = work_folder_of(sim, tmp_path, backup_id)
     sim.faults.stall_after(100, artifact="database", times=None)
     done: set[str] = set()
     both = asyncio.Event()

@@ -21,7 +21,13 @@ import pytest
 from oec_async import DownloadError, OECClient, StorageError
 from oec_async.download import ProgressEvent
 from oec_async.testing import OECSimulator
-from tests._support import assert_all_bytes_match, completed_backup, folder_of, stored_bytes, within
+from tests._support import (
+    assert_all_bytes_match,
+    completed_backup,
+    stored_bytes,
+    within,
+    work_folder_of,
+)
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -289,7 +295,7 @@ async def test_cancelled_download_leaves_a_resumable_partial(
     big_sim: OECSimulator, big_client: OECClient, tmp_path: Path
 ) -> None:
     backup_id = completed_backup(big_sim)
-    directory = folder_of(big_sim, tmp_path, backup_id)
+    directory = work_folder_of(big_sim, tmp_path, backup_id)
     await interrupt_mid_dump(
         big_sim, big_client, backup_id, tmp_path, stall_at=512 * KiB, buffer_size=64 * KiB
     )
@@ -319,7 +325,7 @@ async def test_object_changed_between_runs_restarts_instead_of_mixing_bytes(
     big_sim: OECSimulator, big_client: OECClient, tmp_path: Path
 ) -> None:
     backup_id = completed_backup(big_sim)
-    directory = folder_of(big_sim, tmp_path, backup_id)
+    directory = work_folder_of(big_sim, tmp_path, backup_id)
     old = stored_bytes(big_sim, backup_id, "database")
     await interrupt_mid_dump(
         big_sim, big_client, backup_id, tmp_path, stall_at=512 * KiB, buffer_size=64 * KiB
@@ -392,7 +398,7 @@ async def test_download_killed_with_sigkill_resumes_on_the_next_run(
         sim.faults.release_stalls()
     assert proc.returncode == -9
 
-    directory = folder_of(sim, tmp_path, backup_id)
+    directory = work_folder_of(sim, tmp_path, backup_id)
     kept = (directory / "dump.sql.part").stat().st_size
     assert kept >= confirmed
     sim.reset_records()
@@ -462,7 +468,7 @@ async def test_storage_errors_beyond_retries_fail_without_leaking_the_url(
             assert value not in text
     assert "?" not in text
     assert "X-Amz" not in text
-    assert not (folder_of(sim, tmp_path, backup_id) / "dump.sql").exists()
+    assert not (work_folder_of(sim, tmp_path, backup_id) / "dump.sql").exists()
 
 
 async def test_storage_404_is_not_retried(
@@ -491,7 +497,7 @@ async def leave_a_complete_dump_partial(
     sim.backup(backup_id).has_filestore = False
     with pytest.raises(DownloadError):
         await client.download_backup(backup_id, dest, strict=True)
-    part = folder_of(sim, dest, backup_id) / "dump.sql.part"
+    part = work_folder_of(sim, dest, backup_id) / "dump.sql.part"
     assert part.read_bytes() == stored_bytes(sim, backup_id, "database")
     return part
 

@@ -26,10 +26,10 @@ from oec_async.testing import OECSimulator, RequestRecord
 from tests._support import (
     assert_all_bytes_match,
     completed_backup,
-    folder_of,
     mounted_tmpfs,
     stored_bytes,
     within,
+    work_folder_of,
 )
 
 KiB = 1024
@@ -67,7 +67,7 @@ async def test_insufficient_space_is_refused_before_any_byte_is_written(
     sim: OECSimulator, client: OECClient, tmp_path: Path
 ) -> None:
     backup_id = completed_backup(sim)
-    directory = folder_of(sim, tmp_path, backup_id)
+    directory = work_folder_of(sim, tmp_path, backup_id)
     # A reserve beyond what is free (with a margin: other processes share this disk).
     reserve = shutil.disk_usage(tmp_path).free + (1 << 30)
 
@@ -114,7 +114,7 @@ async def test_disk_filling_up_mid_write_keeps_the_partial_for_a_resume(
 ) -> None:
     sim = big_sim
     backup_id = completed_backup(sim)
-    directory = folder_of(sim, small_disk, backup_id)
+    directory = work_folder_of(sim, small_disk, backup_id)
     stall_at = 512 * KiB
     sim.faults.stall_after(stall_at)
     ready = asyncio.get_running_loop().create_future()

@@ -126,7 +126,10 @@ async def interrupted_download(client: OECClient, sim: OECSimulator, dest: Path)
         await task
     backup = latest(sim)
     part = (
-        dest / str(backup.environment_id) / str(backup.id) / f"{backup.file_names['database']}.part"
+        dest
+        / str(backup.environment_id)
+        / f"{backup.id}.part"
+        / f"{backup.file_names['database']}.part"
     )
     return part.stat().st_size
 

@@ -68,7 +68,8 @@ def closed_ranges(sim: OECSimulator) -> list[tuple[int, int]]:
 
 
 def dump_folder(sim: OECSimulator, dest: Path, backup_id: uuid.UUID) -> Path:
-    return dest / str(sim.backup(backup_id).environment_id) / str(backup_id)
+    """The work folder, where a download's partials are until it is complete."""
+    return dest / str(sim.backup(backup_id).environment_id) / f"{backup_id}.part"
 
 
 async def test_large_file_is_fetched_over_several_ranged_connections(
@@ -93,7 +94,10 @@ async def test_large_file_is_fetched_over_several_ranged_connections(
     assert starts[-1] < SIZE
     assert all(r.headers.get("If-Range") for r in dump_requests(seg_sim) if r.range)
     assert seg_sim.storage_peak_in_flight >= 3  # dump ranges (and the other files) at once
-    assert not list(dump_folder(seg_sim, tmp_path, backup_id).glob("*.part*"))
+    complete = dump_folder(seg_sim, tmp_path, backup_id).with_name(str(backup_id))
+    assert complete.is_dir()
+    assert not list(complete.glob("*.part*"))
+    assert not dump_folder(seg_sim, tmp_path, backup_id).exists()
 
 
 async def test_a_dropped_segment_resumes_from_its_own_position(

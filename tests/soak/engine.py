@@ -15,6 +15,8 @@ After every round the destination is inspected, whatever the outcome:
   *corrupt final file*;
 - a final data file without a final manifest beside it whose checksum it matches is an
   *unverified final file*;
+- a backup folder under its final name (``<backup_id>/``) without a complete completion
+  record, or missing a file its record lists, is an *incomplete complete folder*;
 and every log record, exception message, repr and child output of the whole run is
 searched for the API keys and for presigned signatures (*secrets in logs*).
 
@@ -46,6 +48,7 @@ import attrs
 
 from oec_async import APIError, IntegrityError, OECClient, OECError
 from oec_async.download import BackupDownload
+from oec_async.download._record import read_record
 from oec_async.testing import OECSimulator, SimBackup
 
 KiB = 1024
@@ -69,6 +72,7 @@ class SoakStats:
     unexpected: list[str] = attrs.Factory(list)
     corrupt_final: int = 0
     unverified_final: int = 0
+    incomplete_folders: int = 0
     secrets_in_logs: int = 0
     loop_errors: int = 0  # errors the event loop had to report (never retrieved, ...)
     elapsed: float = 0.0
@@ -78,6 +82,7 @@ class SoakStats:
         return (
             self.corrupt_final == 0
             and self.unverified_final == 0
+            and self.incomplete_folders == 0
             and self.secrets_in_logs == 0
             and self.loop_errors == 0
             and not self.unexpected
@@ -90,6 +95,7 @@ class SoakStats:
             f"faults={faults} recoveries={self.recoveries} "
             f"expected_failures={self.expected_failures} unexpected={len(self.unexpected)} | "
             f"corrupt_final={self.corrupt_final} unverified_final={self.unverified_final} "
+            f"incomplete_folders={self.incomplete_folders} "
             f"secrets_in_logs={self.secrets_in_logs} loop_errors={self.loop_errors} | "
             f"{self.elapsed:.0f}s "
             f"{'OK' if self.ok else 'FAILED'}"
@@ -225,18 +231,23 @@ class Soak:
     # -- checking the disk -------------------------------------------------------------
 
     def inspect(self, dest: Path) -> None:
-        """Count corrupt and unverified files under final names anywhere in ``dest``."""
-        for manifest_path in dest.glob("*/*/manifest.json"):
-            self._inspect_folder(manifest_path.parent)
+        """Count corrupt and unverified files under final names anywhere in ``dest`` (in
+        complete folders and work folders alike), and complete folders that are not."""
         for folder in dest.glob("*/*"):
-            if not (folder / "manifest.json").exists():
+            if folder.is_dir():
                 self._inspect_folder(folder)
 
     def _inspect_folder(self, folder: Path) -> None:
         try:
-            backup = self.sim.backup(uuid.UUID(folder.name))
+            backup = self.sim.backup(uuid.UUID(folder.name.removesuffix(".part")))
         except (ValueError, KeyError):
             return
+        if not folder.name.endswith(".part"):
+            record = read_record(folder)
+            listed = [] if record is None else [f for f in record.files.values() if f]
+            if record is None or not all((folder / f.name).is_file() for f in listed):
+                self.stats.incomplete_folders += 1
+                self.texts.append(f"INCOMPLETE {folder}")
         manifest: dict[str, Any] = {}
         manifest_path = folder / "manifest.json"
         if manifest_path.exists():

@@ -5,13 +5,15 @@ never as a path outside the folder."""
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from oec_async.download._record import CompletionRecord, RecordedFile, read_record
+from oec_async.download._folder import Folder
+from oec_async.download._record import CompletionRecord, RecordedFile, load_record, read_record
 
 BACKUP = uuid.UUID("0ed90475-0000-4000-8000-000000000001")
 ENV = uuid.UUID("6513270e-0000-4000-8000-000000000002")
@@ -27,7 +29,8 @@ def written(tmp_path: Path) -> dict[str, Any]:
             "filestore": None,
         },
     )
-    record.save(tmp_path)
+    with Folder(os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY), tmp_path) as folder:
+        record.save(folder)
     data: dict[str, Any] = json.loads((tmp_path / ".oec-download.json").read_text())
     return data
 
@@ -38,8 +41,9 @@ def rewrite(tmp_path: Path, data: Any) -> None:
 
 def test_a_record_round_trips(tmp_path: Path) -> None:
     written(tmp_path)
-    record = CompletionRecord.load(tmp_path, BACKUP)
+    record = read_record(tmp_path)
     assert record is not None
+    assert record.complete
     assert record.files["database"] == RecordedFile("dump.sql", 20, "b" * 64, True, 2)
     assert record.files["filestore"] is None
     assert record.completed_at is not None
@@ -104,4 +108,25 @@ def test_two_artifacts_sharing_a_name_up_to_case_is_no_record(tmp_path: Path) ->
 
 def test_a_record_of_another_backup_is_not_loaded(tmp_path: Path) -> None:
     written(tmp_path)
-    assert CompletionRecord.load(tmp_path, uuid.uuid4()) is None
+    with Folder(os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY), tmp_path) as folder:
+        assert load_record(folder, BACKUP) is not None
+        assert load_record(folder, uuid.uuid4()) is None
+
+
+def test_a_progress_record_is_not_a_complete_folder(tmp_path: Path) -> None:
+    """Inside the work folder the record lists the files done so far: the archive
+    commands must never take that for a complete backup."""
+    data = written(tmp_path)
+    data["complete"] = False
+    rewrite(tmp_path, data)
+    assert read_record(tmp_path) is None
+
+
+def test_a_record_that_is_a_symlink_is_not_followed(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    written(elsewhere)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / ".oec-download.json").symlink_to(elsewhere / ".oec-download.json")
+    assert read_record(folder) is None
