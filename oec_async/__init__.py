@@ -119,6 +119,7 @@ if not TYPE_CHECKING:
 
 
 def __dir__() -> list[str]:
+    """Every name, the lazily imported ones included (before they are first used)."""
     return sorted({*globals(), *__all__, *_LAZY})
 
 
