@@ -1,5 +1,11 @@
 """Running one contender as a child process and measuring it: wall time, CPU time
-(user + sys, the child and everything it waited for) and peak RSS."""
+(user + sys, the child and everything it waited for) and peak RSS.
+
+A Python contender may also report what it measured itself, one line each on its output:
+``VmHWM-KiB n`` (its own peak RSS, without the harness's pages copied by fork) and
+``IN-PROCESS wall cpu`` (seconds spent in the work itself, interpreter started and
+imports done).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +28,8 @@ class Measurement:
     max_rss_kib: int
     returncode: int
     output: str
+    in_process_wall: float | None = None
+    in_process_cpu: float | None = None
 
 
 def run_measured(
@@ -49,7 +57,9 @@ def run_measured(
     process.returncode = os.waitstatus_to_exitcode(status)
     del timeout
     text = output.decode(errors="replace")
-    reported = [int(line.split()[1]) for line in text.splitlines() if line.startswith("VmHWM-KiB ")]
+    lines = text.splitlines()
+    reported = [int(line.split()[1]) for line in lines if line.startswith("VmHWM-KiB ")]
+    in_process = [line.split()[1:3] for line in lines if line.startswith("IN-PROCESS ")]
     return Measurement(
         wall=wall,
         cpu=usage.ru_utime + usage.ru_stime,
@@ -58,11 +68,15 @@ def run_measured(
         max_rss_kib=reported[-1] if reported else peak.kib,
         returncode=process.returncode,
         output=text[-2000:],
+        in_process_wall=float(in_process[-1][0]) if in_process else None,
+        in_process_cpu=float(in_process[-1][1]) if in_process else None,
     )
 
 
 class _PeakRSS(threading.Thread):
-    """Polls VmHWM of a process and its descendants until stopped."""
+    """Polls a process and its descendants until stopped: the peak is the larger of the
+    biggest single VmHWM and the biggest sum of VmRSS seen at once (a shell pipeline's
+    processes are all alive together, so their memory adds up)."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
@@ -83,14 +97,18 @@ class _PeakRSS(threading.Thread):
 
     def run(self) -> None:
         while not self._stop_event.wait(0.02):
+            together = 0
             for pid in self._tree(self.pid):
                 try:
                     with open(f"/proc/{pid}/status") as handle:
                         for line in handle:
                             if line.startswith("VmHWM:"):
                                 self.kib = max(self.kib, int(line.split()[1]))
+                            elif line.startswith("VmRSS:"):
+                                together += int(line.split()[1])
                 except OSError:
                     continue
+            self.kib = max(self.kib, together)
 
     def stop(self) -> None:
         self._stop_event.set()

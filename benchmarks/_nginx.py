@@ -1,5 +1,7 @@
 """nginx on loopback serving the simulator's storage folder (sendfile on), so that the
-server is never the bottleneck of a download benchmark."""
+server is never the bottleneck of a download benchmark; with ``tls=`` it serves https
+only, TLS 1.3 only, with the harness's own certificate. (Over TLS nginx encrypts in user
+space unless the kernel offers kTLS, so during the https runs it takes CPU of its own.)"""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from benchmarks._tls import TLSFiles
 from benchmarks._tools import which
 
 __all__ = ["Nginx"]
@@ -32,13 +35,21 @@ http {{
     scgi_temp_path {prefix}/tmp_scgi;
     default_type application/octet-stream;
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{ssl};
+        {tls}
         root {root};
         {limit}
         location / {{ }}
     }}
 }}
 """
+
+
+_TLS = """\
+ssl_certificate {tls.certificate};
+        ssl_certificate_key {tls.key};
+        ssl_protocols TLSv1.3;
+        ssl_conf_command Options KTLS;"""
 
 
 def _free_port() -> int:
@@ -48,14 +59,22 @@ def _free_port() -> int:
 
 
 class Nginx:
-    """``with Nginx(root, prefix, limit_rate="50m") as n: n.url``"""
+    """``with Nginx(root, prefix, limit_rate="50m", tls=files) as n: n.url``"""
 
-    def __init__(self, root: Path, prefix: Path, *, limit_rate: str | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        prefix: Path,
+        *,
+        limit_rate: str | None = None,
+        tls: TLSFiles | None = None,
+    ) -> None:
         self.root = root
         self.prefix = prefix
         self.limit_rate = limit_rate
+        self.tls = tls
         self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Nginx:
@@ -68,6 +87,8 @@ class Nginx:
                 port=self.port,
                 root=self.root,
                 limit=f"limit_rate {self.limit_rate};" if self.limit_rate else "",
+                ssl=" ssl" if self.tls else "",
+                tls=_TLS.format(tls=self.tls) if self.tls else "",
             )
         )
         binary = which("nginx")

@@ -19,6 +19,10 @@ _PACKAGES = {
     "jq": "jq",
     "xargs": "findutils",
     "sha256sum": "coreutils",
+    "tee": "coreutils",
+    "cut": "coreutils",
+    "openssl": "openssl",
+    "bash": "bash",
 }
 _NGINX_PATHS = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx")
 
@@ -64,4 +68,5 @@ def tool_versions() -> dict[str, str]:
         "wget": _first_line(["wget", "--version"]),
         "aria2c": _first_line(["aria2c", "--version"]),
         "jq": _first_line(["jq", "--version"]),
+        "openssl": _first_line(["openssl", "version"]),
     }

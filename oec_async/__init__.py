@@ -9,18 +9,11 @@
         result = await client.download_backup(latest, "backups/")
 """
 
+import importlib
 import logging
+from typing import TYPE_CHECKING
 
-from oec_async._client import OECClient
 from oec_async._version import __version__
-from oec_async.download import (
-    BackupDownload,
-    BatchProgress,
-    DownloadedFile,
-    DownloadOptions,
-    ProgressEvent,
-    PullResult,
-)
 from oec_async.errors import (
     APIConnectionError,
     APIError,
@@ -46,6 +39,18 @@ from oec_async.errors import (
     UnprocessableEntityError,
 )
 from oec_async.models import Backup, BackupPage, BackupStatus, BackupType, DownloadURLs
+
+if TYPE_CHECKING:  # imported on first use (below), so that errors and models load fast
+    from oec_async import download as download
+    from oec_async._client import OECClient
+    from oec_async.download import (
+        BackupDownload,
+        BatchProgress,
+        DownloadedFile,
+        DownloadOptions,
+        ProgressEvent,
+        PullResult,
+    )
 
 __all__ = [
     "APIConnectionError",
@@ -84,6 +89,39 @@ __all__ = [
     "UnprocessableEntityError",
     "__version__",
 ]
+
+# The client and the downloader pull in aiohttp (most of the import time): they are
+# imported when first used, ``from oec_async import OECClient`` included (PEP 562).
+# Type checkers see the imports above instead, and no __getattr__ that would hide typos.
+_LAZY = {
+    "OECClient": "oec_async._client",
+    "BackupDownload": "oec_async.download",
+    "BatchProgress": "oec_async.download",
+    "DownloadOptions": "oec_async.download",
+    "DownloadedFile": "oec_async.download",
+    "ProgressEvent": "oec_async.download",
+    "PullResult": "oec_async.download",
+    "download": None,  # the subpackage itself
+}
+
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> object:
+        """Import a lazily exported name (or the ``download`` subpackage) on first use."""
+        if name not in _LAZY:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        module = _LAZY[name]
+        if module is None:
+            return importlib.import_module(f"{__name__}.{name}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # later lookups skip __getattr__
+        return value
+
+
+def __dir__() -> list[str]:
+    """Every name, the lazily imported ones included (before they are first used)."""
+    return sorted({*globals(), *__all__, *_LAZY})
+
 
 # A library logs, an application decides where logs go (and nothing prints by default).
 logging.getLogger("oec_async").addHandler(logging.NullHandler())
