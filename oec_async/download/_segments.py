@@ -33,6 +33,7 @@ import concurrent.futures
 import logging
 import os
 import time
+from collections.abc import Callable
 
 import aiohttp
 import attrs
@@ -149,6 +150,7 @@ class SegmentedFetch:
         policy, retry: when to split; how each range retries.
         buffer_size: bytes gathered per write.
         artifact: for messages.
+        on_retry: told each time a range waits to retry (a progress event).
     """
 
     def __init__(
@@ -164,6 +166,7 @@ class SegmentedFetch:
         retry: RetryPolicy,
         buffer_size: int,
         artifact: str,
+        on_retry: Callable[[str], None],
     ) -> None:
         if identity.size is None:
             raise ValueError("a segmented fetch needs the object's size")
@@ -178,6 +181,7 @@ class SegmentedFetch:
         self.retry = retry
         self.buffer_size = buffer_size
         self.artifact = artifact
+        self.on_retry = on_retry
         self.hash_queued = 0  # bytes handed to the (ordered) hash thread
         self._hash_jobs: list[asyncio.Future[None]] = []
         self._writes: set[asyncio.Future[None]] = set()
@@ -397,8 +401,9 @@ class SegmentedFetch:
         while not segment.complete:
             await attempts.attempt(once, lambda: segment.pos)
 
-    def _retrying(self, _: str) -> None:
+    def _retrying(self, reason: str) -> None:
         self.save()  # a stalled range's progress is on record before the wait
+        self.on_retry(reason)
 
     async def _request(self, segment: Segment) -> None:
         ask = Ask(start=segment.pos, end=segment.end, identity=self.identity)

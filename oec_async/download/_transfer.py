@@ -402,6 +402,7 @@ class ArtifactTransfer:
             retry=self.shared.retry,
             buffer_size=self.shared.buffer_size,
             artifact=self.artifact,
+            on_retry=self._retrying,
         )
         try:
             outcome = await fetch.run(first)
