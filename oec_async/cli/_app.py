@@ -14,7 +14,6 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 
@@ -22,25 +21,20 @@ from oec_async._client import OECClient
 from oec_async._config import MAX_EXPIRES_IN, MIN_EXPIRES_IN, coerce_uuid
 from oec_async._redact import redact_text
 from oec_async._version import __version__
+from oec_async.cli._pull import Failed, report_pull, run_pull
 from oec_async.cli._render import (
     backup_rows,
     download_json,
     make_progress_view,
     print_backups,
     print_json,
-    print_summary,
-    result_json,
 )
-from oec_async.download import DownloadOptions, PullResult
+from oec_async.download import DownloadOptions
 from oec_async.errors import ConfigurationError, OECError
 
 __all__ = ["build_parser", "main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-class _Failed(Exception):
-    """A command finished, but not everything succeeded (exit 1, already reported)."""
 
 
 def _add_connection_args(parser: argparse.ArgumentParser) -> None:
@@ -290,41 +284,6 @@ async def _cmd_download(args: argparse.Namespace, out: Console) -> None:
         out.print(f"  {file.path.name}  sha256={file.sha256}")
 
 
-async def run_pull(
-    client: OECClient,
-    env_ids: Sequence[Any],
-    dest: Path,
-    *,
-    concurrency: int,
-    options: DownloadOptions,
-    quiet: bool,
-) -> list[PullResult]:
-    view = make_progress_view(quiet=quiet)
-    try:
-        return await client.pull_latest(
-            env_ids,
-            dest,
-            concurrency=concurrency,
-            progress=view.on_file,
-            batch_progress=view.on_batch,
-            options=options,
-        )
-    finally:
-        view.close()
-
-
-def report_pull(results: Sequence[PullResult], args: argparse.Namespace, out: Console) -> None:
-    if args.json:
-        print_json([result_json(r) for r in results])
-    else:
-        print_summary(results, out)
-    if not all(r.ok for r in results):
-        for result in results:
-            if result.error is not None:
-                print(f"error: {result.environment_id}: {result.error}", file=sys.stderr)
-        raise _Failed
-
-
 async def _cmd_pull(args: argparse.Namespace, out: Console) -> None:
     env_ids = list(args.env_ids)
     if args.from_file is not None:
@@ -411,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"oec-backups: error: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
-    except _Failed:
+    except Failed:
         return EXIT_FAILED
     except OECError as exc:
         print(f"error: {redact_text(str(exc))}", file=sys.stderr)

@@ -18,6 +18,7 @@ from rich.console import Console
 
 from oec_async._client import OECClient
 from oec_async._redact import redact_url
+from oec_async.cli._pull import Failed, report_pull, run_pull
 from oec_async.cli._render import format_size, print_backups
 from oec_async.download import DownloadOptions
 from oec_async.errors import IntegrityError
@@ -30,8 +31,6 @@ DEFAULT_DEST = Path("demo-backups")
 
 
 async def run_demo(args: argparse.Namespace, out: Console) -> None:
-    from oec_async.cli._app import _Failed, report_pull, run_pull  # noqa: PLC0415 - cycle
-
     dest: Path = args.dest or DEFAULT_DEST
     if args.dest is None:
         # The demo's own folder: emptied so that every run shows a real pull (an earlier
@@ -73,7 +72,7 @@ async def run_demo(args: argparse.Namespace, out: Console) -> None:
             )
     try:
         report_pull(results, args, out)
-    except _Failed:
+    except Failed:
         expected = [r.environment_id for r in results if not r.ok] == [broken] and isinstance(
             results[-1].error, IntegrityError
         )

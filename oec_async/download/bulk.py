@@ -106,46 +106,60 @@ async def pull_latest(
         raise ConfigurationError("concurrency must be an integer >= 1")
     ids = _unique_ids(env_ids)
     opts = (options or DownloadOptions()).with_overrides(overrides)
-    ledger = SpaceLedger(opts.min_free_space)
     tracker = _BatchTracker(len(ids), progress, batch_progress)
     slots = asyncio.Semaphore(concurrency)
+    ledger = SpaceLedger(opts.min_free_space)
 
     async def pull_one(env_id: uuid.UUID) -> PullResult:
         async with slots:
             tracker.in_flight += 1
             started = time.monotonic()
-            backup_id: uuid.UUID | None = None
             try:
-                backup = await source.latest_backup(env_id)
-                if backup is None:
-                    raise NoCompletedBackupError(env_id)
-                if backup.environment_id != env_id:  # the answer must be about the question
-                    raise InvalidResponseError(
-                        f"asked for environment {env_id}'s newest backup, the API answered "
-                        f"with a backup of environment {backup.environment_id}",
-                        status=200,
-                        method="GET",
-                        path=f"/environments/{env_id}/backups",
-                    )
-                backup_id = backup.id
-                download = await download_backup(
-                    source, backup, dest, progress=tracker.on_event, options=opts, ledger=ledger
-                )
-                result = PullResult(env_id, backup_id, download, None, time.monotonic() - started)
-            except Exception as exc:  # isolated: recorded, never raised
-                if isinstance(exc, NoCompletedBackupError):
-                    logger.info("environment %s: %s", env_id, exc)
-                    tracker.without_backup += 1
-                else:
-                    logger.warning("environment %s: %s", env_id, exc)
-                    tracker.failed += 1
-                result = PullResult(env_id, backup_id, None, exc, time.monotonic() - started)
+                return await _pull_environment(source, env_id, dest, opts, ledger, tracker)
             finally:
                 tracker.in_flight -= 1
-            tracker.done += 1
-            tracker.publish()
-            return result
+                tracker.done += 1
+                tracker.publish()
+                logger.debug("environment %s: %.1f s", env_id, time.monotonic() - started)
 
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(pull_one(env_id)) for env_id in ids]
     return [task.result() for task in tasks]
+
+
+async def _pull_environment(
+    source: BackupSource,
+    env_id: uuid.UUID,
+    dest: str | PathLike[str],
+    opts: DownloadOptions,
+    ledger: SpaceLedger,
+    tracker: _BatchTracker,
+) -> PullResult:
+    """One environment's newest completed backup, downloaded; its error recorded."""
+    started = time.monotonic()
+    backup_id: uuid.UUID | None = None
+    try:
+        backup = await source.latest_backup(env_id)
+        if backup is None:
+            raise NoCompletedBackupError(env_id)
+        if backup.environment_id != env_id:  # the answer must be about the question
+            raise InvalidResponseError(
+                f"asked for environment {env_id}'s newest backup, the API answered "
+                f"with a backup of environment {backup.environment_id}",
+                status=200,
+                method="GET",
+                path=f"/environments/{env_id}/backups",
+            )
+        backup_id = backup.id
+        download = await download_backup(
+            source, backup, dest, progress=tracker.on_event, options=opts, ledger=ledger
+        )
+        return PullResult(env_id, backup_id, download, None, time.monotonic() - started)
+    except Exception as exc:  # isolated: recorded, never raised
+        if isinstance(exc, NoCompletedBackupError):
+            logger.info("environment %s: %s", env_id, exc)
+            tracker.without_backup += 1
+        else:
+            logger.warning("environment %s: %s", env_id, exc)
+            tracker.failed += 1
+        return PullResult(env_id, backup_id, None, exc, time.monotonic() - started)

@@ -166,8 +166,7 @@ def _optional_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def parse_manifest(data: bytes) -> Manifest:
-    """Parse manifest bytes, or raise :class:`ManifestError` saying what is wrong."""
+def _load(data: bytes) -> dict[str, Any]:
     if len(data) > MAX_MANIFEST_BYTES:
         raise ManifestError(f"manifest larger than {MAX_MANIFEST_BYTES} bytes", artifact="manifest")
     try:
@@ -178,54 +177,68 @@ def parse_manifest(data: bytes) -> Manifest:
         raise ManifestError("manifest is nested too deeply", artifact="manifest") from None
     if not isinstance(doc, dict):
         raise ManifestError("manifest is not a JSON object", artifact="manifest")
+    return doc
 
-    checksums = doc.get("checksums") or {}
-    if not isinstance(checksums, dict):
-        raise ManifestError("'checksums' must map file names to checksums", artifact="manifest")
-    safe_checksums = {_safe_name(name): value for name, value in checksums.items()}
 
-    by_kind: dict[str, ManifestEntry] = {}
-    by_name: dict[str, ManifestEntry] = {}
+class _Entries:
+    """The entries read so far, by kind and by name; a duplicate is refused."""
 
-    def add(entry: ManifestEntry, kind: str | None, where: str) -> None:
+    def __init__(self) -> None:
+        self.by_kind: dict[str, ManifestEntry] = {}
+        self.by_name: dict[str, ManifestEntry] = {}
+
+    def add(self, entry: ManifestEntry, kind: str | None) -> None:
         if kind is not None:
-            if kind in by_kind:
+            if kind in self.by_kind:
                 raise ManifestError(f"duplicate entry for {kind}", artifact="manifest")
-            by_kind[kind] = entry
+            self.by_kind[kind] = entry
         if entry.name is not None:
-            if entry.name in by_name:
+            if entry.name in self.by_name:
                 raise ManifestError(f"duplicate entry for {entry.name!r}", artifact="manifest")
-            by_name[entry.name] = entry
+            self.by_name[entry.name] = entry
 
-    files = doc.get("files")
+
+def _read_files(files: Any, checksums: dict[str, Any], entries: _Entries) -> None:
+    """``files`` as a map keyed by artifact, or as a list of named objects."""
     if isinstance(files, dict):
         for key, raw in files.items():
             where = f"files.{str(key)[:40]}"
             name = raw.get("filename") or raw.get("name") if isinstance(raw, dict) else None
-            extra = safe_checksums.get(PurePosixPath(name).name) if isinstance(name, str) else None
-            add(_entry(raw, where, extra), _KIND_KEYS.get(str(key).lower()), where)
+            extra = checksums.get(PurePosixPath(name).name) if isinstance(name, str) else None
+            entries.add(_entry(raw, where, extra), _KIND_KEYS.get(str(key).lower()))
     elif isinstance(files, list):
         for index, raw in enumerate(files):
             where = f"files[{index}]"
             entry = _entry(raw, where)
             if entry.name is None:
                 raise ManifestError(f"{where}: entry has no name", artifact="manifest")
-            if entry.digest is None and entry.name in safe_checksums:
-                entry = _entry(raw, where, safe_checksums[entry.name])
+            if entry.digest is None and entry.name in checksums:
+                entry = _entry(raw, where, checksums[entry.name])
             kind = raw.get("kind") or raw.get("type") if isinstance(raw, dict) else None
-            add(entry, _KIND_KEYS.get(str(kind).lower()) if kind else None, where)
+            entries.add(entry, _KIND_KEYS.get(str(kind).lower()) if kind else None)
     elif files is not None:
         raise ManifestError("'files' must be an object or a list", artifact="manifest")
 
-    for name, value in safe_checksums.items():  # names only the checksums map mentions
-        if name not in by_name:
-            algorithm, digest = _parse_checksum(value, f"checksums.{name[:40]}")
-            add(ManifestEntry(name=name, size=None, algorithm=algorithm, digest=digest), None, "")
 
+def parse_manifest(data: bytes) -> Manifest:
+    """Parse manifest bytes, or raise :class:`ManifestError` saying what is wrong."""
+    doc = _load(data)
+    checksums = doc.get("checksums") or {}
+    if not isinstance(checksums, dict):
+        raise ManifestError("'checksums' must map file names to checksums", artifact="manifest")
+    safe_checksums = {_safe_name(name): value for name, value in checksums.items()}
+    entries = _Entries()
+    _read_files(doc.get("files"), safe_checksums, entries)
+    for name, value in safe_checksums.items():  # names only the checksums map mentions
+        if name not in entries.by_name:
+            algorithm, digest = _parse_checksum(value, f"checksums.{name[:40]}")
+            entries.add(
+                ManifestEntry(name=name, size=None, algorithm=algorithm, digest=digest), None
+            )
     return Manifest(
         backup_id=_optional_uuid(doc.get("backup_id"), "backup_id"),
         environment_id=_optional_uuid(doc.get("environment_id"), "environment_id"),
-        by_kind=by_kind,
-        by_name=by_name,
+        by_kind=entries.by_kind,
+        by_name=entries.by_name,
         created_at=_optional_time(doc.get("created_at")),
     )

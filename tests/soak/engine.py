@@ -50,10 +50,21 @@ from oec_async import APIError, IntegrityError, OECClient, OECError
 from oec_async.download import BackupDownload
 from oec_async.download._record import read_record
 from oec_async.testing import OECSimulator, SimBackup
+from tests._kill_loop import kill_loop
 
 KiB = 1024
 MiB = 1024 * KiB
 CHILD = Path(__file__).parent.parent / "_child_download.py"
+KILL_LOOP_MODES: dict[str, dict[str, Any]] = {
+    "one_stream": {"segments": 1, "buffer_size": 16 * 1024},
+    "segmented": {
+        "segments": 4,
+        "segment_threshold": 512 * 1024,
+        "min_segment_size": 128 * 1024,
+        "segment_probe": 0.0,
+        "buffer_size": 16 * 1024,
+    },
+}
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _SIGNATURE = re.compile(r"(?i)x-amz-signature=(?!<redacted>)[0-9a-f]{16,}")
 DATA = ("database", "filestore")
@@ -148,6 +159,9 @@ class Soak:
         self.stats = SoakStats(seed=seed)
         self.texts: list[str] = []  # exception messages, reprs, child output
         self.versions: dict[tuple[uuid.UUID, str], set[str]] = collections.defaultdict(set)
+        # The rounds with random faults draw from these (with checksummed manifests); the
+        # kill loops add environments of their own, with sizes-only manifests.
+        self.environments = list(sim.environment_ids)
 
     # -- faults ------------------------------------------------------------------------
 
@@ -285,7 +299,7 @@ class Soak:
             self.stats.recoveries += 1
 
     async def one_download(self, client: OECClient, round_no: int) -> None:
-        env = self.rng.choice(self.sim.environment_ids)
+        env = self.rng.choice(self.environments)
         backup = self.sim.latest_completed(env)
         self._remember_versions(backup)
         plan = self.plan([backup])
@@ -302,7 +316,7 @@ class Soak:
         self.inspect(dest)
 
     async def one_pull(self, client: OECClient, round_no: int) -> None:
-        envs = self.rng.sample(self.sim.environment_ids, self.rng.randint(2, 4))
+        envs = self.rng.sample(self.environments, self.rng.randint(2, 4))
         backups = [self.sim.latest_completed(env) for env in envs]
         for backup in backups:
             self._remember_versions(backup)
@@ -322,7 +336,7 @@ class Soak:
         self.inspect(dest)
 
     async def changed_between_runs(self, client: OECClient, round_no: int) -> None:
-        env = self.rng.choice(self.sim.environment_ids)
+        env = self.rng.choice(self.environments)
         backup = self.sim.latest_completed(env)
         self._remember_versions(backup)
         dest = self.work / f"round-{round_no}"
@@ -350,7 +364,7 @@ class Soak:
         self.inspect(dest)
 
     async def killed_and_restarted(self, client: OECClient, round_no: int) -> None:
-        env = self.rng.choice(self.sim.environment_ids)
+        env = self.rng.choice(self.environments)
         backup = self.sim.latest_completed(env)
         self._remember_versions(backup)
         dest = self.work / f"round-{round_no}"
@@ -388,6 +402,36 @@ class Soak:
             outcome = exc
         self.record(Plan(("sigkill",)), outcome, f"round {round_no} after kill")
         self.inspect(dest)
+
+    async def kill_loop_round(self, round_no: int) -> None:
+        """A backup with a sizes-only manifest, killed again and again (one stream or
+        segmented), every final file checked after every kill."""
+        mode = self.rng.choice(sorted(KILL_LOOP_MODES))
+        env = self.sim.add_environment(
+            statuses=["completed"], dump_size=self.rng.choice((1, 2, 3)) * MiB
+        )
+        backup = self.sim.latest_completed(env)
+        backup.manifest_variant = "no_checksums"  # before its files exist
+        self._remember_versions(backup)
+        previous, self.sim.bandwidth = self.sim.bandwidth, 6 * MiB
+        try:
+            report = await kill_loop(
+                self.sim,
+                backup.id,
+                self.work / f"round-{round_no}",
+                options=KILL_LOOP_MODES[mode],
+                kills=self.rng.randrange(3, 7),
+                rng=self.rng,
+            )
+        finally:
+            self.sim.bandwidth = previous
+        self.stats.faults[f"kill_loop_{mode}"] += 1
+        self.stats.kills += report.kills
+        self.stats.downloads += 1
+        self.stats.corrupt_final += len(report.problems)
+        self.texts += report.problems
+        if not report.completed:
+            self.stats.unexpected.append(f"round {round_no} kill loop did not complete")
 
     # -- the audit -----------------------------------------------------------------------
 
@@ -444,6 +488,8 @@ async def run_soak(downloads: int, seed: int, *, kill_every: int = 20) -> SoakSt
                     dice = soak.rng.random()
                     if kill_every and round_no % kill_every == 0:
                         step = soak.killed_and_restarted(client, round_no)
+                    elif kill_every and round_no % kill_every == kill_every // 2:
+                        step = soak.kill_loop_round(round_no)
                     elif dice < 0.15:
                         step = soak.one_pull(client, round_no)
                     elif dice < 0.22:
