@@ -1,4 +1,4 @@
-"""The simulator's API half: the three backup endpoints, auth, paging, errors, 429s."""
+"""The simulator's API half: the backup endpoints, auth, paging, errors, 429s."""
 
 from __future__ import annotations
 
@@ -7,53 +7,19 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
-from oec_async.testing._data import ARTIFACTS
-from oec_async.testing._faults import APIFault, ErrorShape
+from oec_async.testing._errors import DEFAULT_CODES, ErrorShape, error_body, natural_shape
+from oec_async.testing._faults import APIFault
+from oec_async.testing._state import SimulatorState
+from oec_async.testing._world import ARTIFACTS, SimBackup
 
-if TYPE_CHECKING:
-    from oec_async.testing._simulator import OECSimulator
-
-__all__ = ["API_PREFIX", "build_api_app", "error_body"]
+__all__ = ["API_PREFIX", "build_api_app"]
 
 API_PREFIX = "/api/public/v1"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-# The shape the real platform tends to use for each status (overridable by a switch).
-_NATURAL_SHAPES: dict[int, ErrorShape] = {
-    400: "detail_object",
-    401: "detail_object",
-    402: "detail_object",
-    403: "detail_str",
-    404: "detail_str",
-    409: "flat",
-    422: "detail_list",
-    429: "flat",
-}
-_DEFAULT_CODES = {
-    400: "bad_request",
-    401: "invalid_key",
-    402: "subscription_blocked",
-    403: "forbidden",
-    404: "not_found",
-    409: "conflict",
-    422: "validation_error",
-    429: "rate_limit_exceeded",
-}
-
-
-def error_body(status: int, code: str, message: str, shape: ErrorShape) -> dict[str, Any]:
-    """An error body in one of the four shapes the platform is known to send."""
-    if shape == "detail_str":
-        return {"detail": message}
-    if shape == "detail_object":
-        return {"detail": {"error": code, "message": message, "status_code": status}}
-    if shape == "detail_list":
-        return {"detail": [{"loc": ["query", "value"], "msg": message, "type": code}]}
-    return {"error": code, "message": message, "details": None}
 
 
 class _APIError(Exception):
@@ -68,7 +34,7 @@ class _APIError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-        self.code = code or _DEFAULT_CODES.get(status, "server_error")
+        self.code = code or DEFAULT_CODES.get(status, "server_error")
         self.headers = headers or {}
         self.extra = extra or {}
 
@@ -93,11 +59,11 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
     return value
 
 
-def build_api_app(sim: OECSimulator) -> web.Application:
+def build_api_app(state: SimulatorState) -> web.Application:
     """The API as an aiohttp application bound to one simulator's state."""
 
     def shape_for(status: int) -> ErrorShape:
-        return sim.faults.error_shape or _NATURAL_SHAPES.get(status, "detail_str")
+        return state.settings.error_shape or natural_shape(status)
 
     def error_response(err: _APIError) -> web.Response:
         body = error_body(err.status, err.code, err.message, shape_for(err.status))
@@ -111,7 +77,7 @@ def build_api_app(sim: OECSimulator) -> web.Application:
                 status=rule.status,
                 headers={"Content-Type": rule.content_type or "application/json"},
             )
-        code = rule.code or _DEFAULT_CODES.get(rule.status, "server_error")
+        code = rule.code or DEFAULT_CODES.get(rule.status, "server_error")
         message = rule.message or f"Simulated {rule.status}"
         body = error_body(rule.status, code, message, rule.shape or shape_for(rule.status))
         headers: dict[str, str] = {}
@@ -124,58 +90,46 @@ def build_api_app(sim: OECSimulator) -> web.Application:
                 headers["Retry-After"] = f"{rule.retry_after:g}"
         return web.json_response(body, status=rule.status, headers=headers)
 
-    def check_auth(request: web.Request) -> None:
+    def check_auth(request: web.Request) -> str:
         header = request.headers.get("Authorization")
         if not header:
             raise _APIError(401, "Missing Authorization header", "missing_auth")
-        scheme, _, key = header.partition(" ")
-        if scheme.lower() != "bearer" or not key:
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret:
             raise _APIError(401, "Malformed Authorization header", "missing_auth")
-        if key in sim.expired_keys:
-            raise _APIError(401, "API key has expired", "key_expired")
-        if key not in sim.valid_keys:
+        key = state.keys.get(secret)
+        if key is None:
             raise _APIError(401, "Invalid API key", "invalid_key")
-        if sim.subscription_blocked:
+        if key.expired:
+            raise _APIError(401, "API key has expired", "key_expired")
+        if state.settings.subscription_blocked:
             raise _APIError(402, "Subscription is blocked", "subscription_blocked")
+        return key.name
 
-    def check_rate(request: web.Request) -> None:
-        if sim.rate_limit is None:
-            return
-        limit, window = sim.rate_limit
-        key = request.headers.get("Authorization", "")
-        bucket = math.floor(time.time() / window)
-        count = sim.rate_buckets.get((key, bucket), 0) + 1
-        sim.rate_buckets[(key, bucket)] = count
-        reset = (bucket + 1) * window
-        if count > limit:
-            wait = max(1, math.ceil(reset - time.time()))
-            sim.rate_limited += 1
+    def check_rate(identity: str) -> None:
+        refusal = state.limiter.admit(identity, state.settings, time.time())
+        if refusal is not None:
+            state.log.rate_limited += 1
             raise _APIError(
                 429,
-                "Rate limit exceeded",
-                "rate_limit_exceeded",
-                headers={
-                    "Retry-After": str(wait),
-                    "X-RateLimit-Limit": str(limit),
-                    "X-RateLimit-Remaining": "0",
-                    "X-RateLimit-Reset": str(int(reset)),
-                },
-                extra={"retry_after": wait},
+                refusal.message,
+                refusal.code,
+                headers=refusal.headers,
+                extra={} if refusal.retry_after is None else {"retry_after": refusal.retry_after},
             )
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        record = sim.record("api", request)
+        record = state.log.record("api", request)
         try:
-            rule = next((r for r in sim.faults.api if r.matches_path(request.path)), None)
+            rule = state.rules.api_rule(request.method, request.path)
             if rule is not None:
                 rule.fire()
                 if rule.status == 429:
-                    sim.rate_limited += 1
+                    state.log.rate_limited += 1
                 response: web.StreamResponse = fault_response(rule)
             else:
-                check_auth(request)
-                check_rate(request)
+                check_rate(check_auth(request))
                 response = await handler(request)
         except _APIError as err:
             response = error_response(err)
@@ -186,32 +140,30 @@ def build_api_app(sim: OECSimulator) -> web.Application:
 
     async def list_backups(request: web.Request) -> web.Response:
         env_id = _uuid_param(request, "env_id", "Environment")
-        env = sim.world.environments.get(env_id)
-        if env is None:
+        if env_id not in state.world.environments:
             raise _APIError(404, "Environment not found")
         page = _int_param(request, "page", 1, 1, 1_000_000)
         page_size = _int_param(request, "page_size", 20, 1, 100)
-        items = env.backups
+        items = state.world.backups_of(env_id)
         if status := request.query.get("status"):
             items = [b for b in items if b.status == status]
         if backup_type := request.query.get("backup_type"):
             items = [b for b in items if b.backup_type == backup_type]
         total = len(items)
         chosen = items[(page - 1) * page_size : page * page_size]
-        pages_key = "pages" if sim.pages_key_variant else "total_pages"
         return web.json_response(
             {
                 "items": [b.to_json() for b in chosen],
                 "total": total,
                 "page": page,
                 "page_size": page_size,
-                pages_key: max(1, math.ceil(total / page_size)),
+                state.settings.pages_key: max(1, math.ceil(total / page_size)),
             }
         )
 
-    def find_backup(request: web.Request) -> Any:
+    def find_backup(request: web.Request) -> SimBackup:
         backup_id = _uuid_param(request, "backup_id", "Backup")
-        backup = sim.world.backups.get(backup_id)
+        backup = state.world.backups.get(backup_id)
         if backup is None:
             raise _APIError(404, "Backup not found")
         return backup
@@ -228,14 +180,14 @@ def build_api_app(sim: OECSimulator) -> web.Application:
                 f"Backup is not in completed status (status: {backup.status})",
                 "backup_not_completed",
             )
-        sim.world.ensure_objects(backup)
-        ttl = sim.url_ttl if sim.url_ttl is not None else expires_in
+        state.objects(backup)
+        ttl = state.settings.url_ttl if state.settings.url_ttl is not None else expires_in
         present = {
             "database": backup.has_database,
             "filestore": backup.has_filestore,
             "manifest": backup.has_manifest,
         }
-        issued = sim.sign_urls(backup, ttl, [a for a in ARTIFACTS if present[a]])
+        issued = state.presign(backup, ttl, [a for a in ARTIFACTS if present[a]])
         return web.json_response(
             {
                 "backup_id": str(backup.id),
