@@ -38,7 +38,14 @@ def natural_shape(status: int) -> ErrorShape:
     return _NATURAL_SHAPES.get(status, "detail_str")
 
 
-def error_body(status: int, code: str, message: str, shape: ErrorShape) -> dict[str, Any]:
+def error_body(
+    status: int,
+    code: str,
+    message: str,
+    shape: ErrorShape,
+    *,
+    loc: tuple[str, ...] = ("query", "value"),
+) -> dict[str, Any]:
     """An error body in one of the four shapes the platform is known to send.
 
     Args:
@@ -46,6 +53,7 @@ def error_body(status: int, code: str, message: str, shape: ErrorShape) -> dict[
         code: the machine-readable code, e.g. ``"invalid_key"``.
         message: the human-readable text.
         shape: which of the four shapes to build.
+        loc: where the ``detail_list`` shape says the problem is.
 
     Returns:
         The JSON body as a dict.
@@ -55,5 +63,5 @@ def error_body(status: int, code: str, message: str, shape: ErrorShape) -> dict[
     if shape == "detail_object":
         return {"detail": {"error": code, "message": message, "status_code": status}}
     if shape == "detail_list":
-        return {"detail": [{"loc": ["query", "value"], "msg": message, "type": code}]}
+        return {"detail": [{"loc": list(loc), "msg": message, "type": code}]}
     return {"error": code, "message": message, "details": None}

@@ -24,7 +24,15 @@ import attrs
 from oec_async.errors import ConfigurationError
 from oec_async.testing._errors import ErrorShape
 
-__all__ = ["APIFault", "FaultRule", "FaultRules", "Faults", "StorageStatusFault", "StreamFault"]
+__all__ = [
+    "APIFault",
+    "BackupFault",
+    "FaultRule",
+    "FaultRules",
+    "Faults",
+    "StorageStatusFault",
+    "StreamFault",
+]
 
 StreamKind = Literal["drop", "stall", "corrupt", "expire", "short_body", "lie_length", "long_body"]
 
@@ -97,6 +105,8 @@ class APIFault(FaultRule):
     method: str | None = None
     raw_body: bytes | None = None  # send exactly this body (hostile-input tests)
     content_type: str | None = None
+    disconnect: Literal["before", "after"] | None = None  # hang up before/after acting
+    redirect_to: str | None = None  # answer 3xx to this URL ("" : the same URL again)
 
     def matches_request(self, method: str, path: str) -> bool:
         """Whether the rule applies to this API request."""
@@ -107,6 +117,20 @@ class APIFault(FaultRule):
         return self.path_contains is None or self.path_contains in path
 
 
+@attrs.define
+class BackupFault(FaultRule):
+    """A backup taken on demand that will not complete."""
+
+    environment_id: uuid.UUID | None = None
+    status: Literal["failed", "cancelled"] = "failed"
+    error_message: str = "pg_dump exited with code 1"
+    at_percent: int = 50  # how far it gets before it ends
+
+    def matches_environment(self, env_id: uuid.UUID) -> bool:
+        """Whether the rule applies to a backup of this environment."""
+        return not self.used_up and self.environment_id in (None, env_id)
+
+
 class FaultRules:
     """The rules as the request handlers read them (the simulator's private half)."""
 
@@ -114,6 +138,7 @@ class FaultRules:
         self.stream: list[StreamFault] = []
         self.storage: list[StorageStatusFault] = []
         self.api: list[APIFault] = []
+        self.backup: list[BackupFault] = []
         self._order: list[FaultRule] = []
         self._stall_release = asyncio.Event()
 
@@ -125,6 +150,8 @@ class FaultRules:
             self.storage.append(rule)
         elif isinstance(rule, APIFault):
             self.api.append(rule)
+        elif isinstance(rule, BackupFault):
+            self.backup.append(rule)
         self._order.append(rule)
 
     def all(self) -> list[FaultRule]:
@@ -136,12 +163,17 @@ class FaultRules:
         self.stream.clear()
         self.storage.clear()
         self.api.clear()
+        self.backup.clear()
         self._order.clear()
         self.release_stalls()
 
     def api_rule(self, method: str, path: str) -> APIFault | None:
         """The first live API rule for this request, if any."""
         return next((r for r in self.api if r.matches_request(method, path)), None)
+
+    def backup_rule(self, env_id: uuid.UUID) -> BackupFault | None:
+        """The first live rule for a new backup of this environment, if any."""
+        return next((r for r in self.backup if r.matches_environment(env_id)), None)
 
     def storage_rules(self, backup_id: uuid.UUID, artifact: str) -> list[StorageStatusFault]:
         """Live status-line rules for this object."""
@@ -380,8 +412,21 @@ class Faults:
 
     # -- API -----------------------------------------------------------------------------
 
-    def _api(self, label: str, **fields: object) -> APIFault:
-        rule = APIFault(**fields)  # type: ignore[arg-type]
+    def _api(
+        self,
+        builder: str,
+        shown: dict[str, object],
+        *,
+        path_contains: str | None,
+        method: str | None,
+        times: int | None,
+        **fields: object,
+    ) -> APIFault:
+        """Add an API rule; its label shows ``shown`` and where it aims."""
+        where = {"path_contains": path_contains, "method": method, "times": times}
+        positional = shown.pop("", None)
+        label = _label(builder, *([positional] if positional is not None else []), **shown, **where)
+        rule = APIFault(**where, **fields)  # type: ignore[arg-type]
         self._add(rule, label)
         return rule
 
@@ -400,16 +445,16 @@ class Faults:
         """Answer the next ``times`` API requests (whose path contains ``path_contains``,
         and whose method is ``method``, when given) with ``status``, in the given
         error-body shape, before the request has any effect."""
-        fields = {
-            "times": times,
-            "shape": shape,
-            "code": code,
-            "message": message,
-            "retry_after": retry_after,
-            "path_contains": path_contains,
-            "method": method,
-        }
-        return self._api(_label("api_errors", status, **fields), status=status, **fields)
+        fields = {"shape": shape, "code": code, "message": message, "retry_after": retry_after}
+        return self._api(
+            "api_errors",
+            {"": status, **fields},
+            path_contains=path_contains,
+            method=method,
+            times=times,
+            status=status,
+            **fields,
+        )
 
     def rate_limit(
         self,
@@ -425,27 +470,24 @@ class Faults:
         """429 for the next ``times`` API requests, before they have any effect;
         ``Retry-After`` as seconds, as an HTTP date (``http_date``), or only in the body
         (``in_body``)."""
-        label = _label(
+        shown = {
+            "retry_after": retry_after,
+            "code": code,
+            "http_date": http_date or None,
+            "in_body": in_body or None,
+        }
+        return self._api(
             "rate_limit",
-            retry_after=retry_after,
-            code=code,
-            http_date=http_date or None,
-            in_body=in_body or None,
+            shown,
             path_contains=path_contains,
             method=method,
             times=times,
-        )
-        return self._api(
-            label,
             status=429,
-            times=times,
             code=code,
             message="Too many requests",
             retry_after=retry_after,
             retry_after_http_date=http_date,
             retry_after_in_body=in_body,
-            path_contains=path_contains,
-            method=method,
         )
 
     def api_raw(
@@ -459,20 +501,97 @@ class Faults:
         method: str | None = None,
     ) -> APIFault:
         """Answer with exactly ``body`` (HTML pages, truncated JSON, missing fields...)."""
-        label = _label(
+        return self._api(
             "api_raw",
-            body[:40],
-            status=status,
+            {"": body[:40], "status": status},
             path_contains=path_contains,
             method=method,
             times=times,
-        )
-        return self._api(
-            label,
             status=status,
-            times=times,
             raw_body=body,
             content_type=content_type,
+        )
+
+    def api_disconnect(
+        self,
+        *,
+        after_acting: bool = True,
+        path_contains: str | None = None,
+        method: str | None = None,
+        times: int | None = 1,
+    ) -> APIFault:
+        """Close the connection without any answer: after the request took effect
+        (``after_acting``: e.g. the POST created its backup), or before it did. A client
+        cannot tell the two apart, so it must never resend a POST that may have acted."""
+        return self._api(
+            "api_disconnect",
+            {"after_acting": after_acting},
             path_contains=path_contains,
             method=method,
+            times=times,
+            disconnect="after" if after_acting else "before",
         )
+
+    def api_redirect(
+        self,
+        location: str = "",
+        *,
+        status: int = 307,
+        path_contains: str | None = None,
+        method: str | None = None,
+        times: int | None = 1,
+    ) -> APIFault:
+        """Answer with a redirect to ``location`` (default: the same URL again), which
+        the public API never does; each hop a client follows is a request of its own."""
+        if not 300 <= status < 400:
+            raise ConfigurationError(f"api_redirect: {status} is not a 3xx status")
+        return self._api(
+            "api_redirect",
+            {"": location or None, "status": status},
+            path_contains=path_contains,
+            method=method,
+            times=times,
+            status=status,
+            redirect_to=location,
+        )
+
+    # -- backups taken on demand ---------------------------------------------------------
+
+    def backup_fails(
+        self,
+        *,
+        environment_id: uuid.UUID | None = None,
+        status: Literal["failed", "cancelled"] = "failed",
+        error_message: str = "pg_dump exited with code 1",
+        at_percent: int = 50,
+        times: int | None = 1,
+    ) -> BackupFault:
+        """The next ``times`` backups taken on demand (of ``environment_id``, when given)
+        end ``failed`` (or ``cancelled``) once they are ``at_percent`` through their run,
+        with ``error_message`` on the backup and its task."""
+        if status not in ("failed", "cancelled"):
+            raise ConfigurationError(
+                f"backup_fails: status must be failed or cancelled, not {status!r}"
+            )
+        if (
+            isinstance(at_percent, bool)
+            or not isinstance(at_percent, int)
+            or not 0 <= at_percent <= 99
+        ):
+            raise ConfigurationError(f"backup_fails: at_percent must be 0..99, got {at_percent!r}")
+        label = _label(
+            "backup_fails",
+            environment_id=environment_id,
+            status=status,
+            at_percent=at_percent,
+            times=times,
+        )
+        rule = BackupFault(
+            times=times,
+            environment_id=environment_id,
+            status=status,
+            error_message=error_message,
+            at_percent=at_percent,
+        )
+        self._add(rule, label)
+        return rule

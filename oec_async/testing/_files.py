@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from oec_async.testing._world import BASE_TIME, SimBackup, iso
+from oec_async.testing._entities import BASE_TIME, SimBackup, iso
 
 __all__ = ["ObjectStore", "StoredObject"]
 

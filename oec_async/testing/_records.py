@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
 
@@ -14,7 +15,16 @@ __all__ = ["RequestLog", "RequestRecord"]
 
 @attrs.define
 class RequestRecord:
-    """One request as the simulator saw it (headers included, to check what was sent)."""
+    """One request as the simulator saw it (headers included, to check what was sent).
+
+    ``key_id`` is the name of the API key that sent it (``"default-rw"``,
+    ``"default-ro"``, or the name given to ``sim.add_key``), never the key itself; None
+    for storage requests and for keys the simulator does not know. ``window`` is the
+    rate-limit window it arrived in (``floor(wall / rate_window)``: the calendar minute by
+    default), ``budget`` the one it counted against (``"read"``/``"write"``; None if it
+    counted against none). ``status`` 0 means no answer was sent (the connection was
+    dropped).
+    """
 
     server: str  # "api", "storage" or "storage-alt"
     method: str
@@ -27,6 +37,11 @@ class RequestRecord:
     artifact: str | None = None
     bytes_sent: int = 0
     at: float = attrs.Factory(time.monotonic)
+    wall: float = attrs.Factory(time.time)
+    window: int = 0
+    remote: str | None = None
+    key_id: str | None = None
+    budget: str | None = None
 
 
 class RequestLog:
@@ -42,7 +57,9 @@ class RequestLog:
         self._bytes_served: dict[tuple[uuid.UUID, str], int] = {}
         self._byte_waiters: list[tuple[tuple[uuid.UUID, str], int, asyncio.Future[None]]] = []
 
-    def record(self, server: str, request: web.Request) -> RequestRecord:
+    def record(
+        self, server: str, request: web.Request, *, window_seconds: float = 60.0
+    ) -> RequestRecord:
         """Log a request as it arrives."""
         entry = RequestRecord(
             server=server,
@@ -50,9 +67,16 @@ class RequestLog:
             path=request.path,
             query=dict(request.query),
             headers=dict(request.headers),
+            remote=request.remote,
         )
+        entry.window = math.floor(entry.wall / window_seconds)
         self.records.append(entry)
         return entry
+
+    def count_answer(self, status: int) -> None:
+        """Count an API answer (429s, for ``rate_limited``)."""
+        if status == 429:
+            self.rate_limited += 1
 
     def begin_in_flight(self, connection: object) -> None:
         """A storage response started on ``connection``."""

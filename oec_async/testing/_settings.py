@@ -14,8 +14,8 @@ from typing import Any, Literal
 import attrs
 
 from oec_async.errors import ConfigurationError
+from oec_async.testing._entities import SimBackup
 from oec_async.testing._errors import ERROR_SHAPES, ErrorShape
-from oec_async.testing._world import SimBackup
 
 __all__ = ["SimulatorSettings", "URLSigner"]
 
@@ -43,6 +43,13 @@ def _positive(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise ConfigurationError(
             f"simulator setting {attribute.name}: expected a positive number, got {value!r}"
+        )
+
+
+def _not_negative(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigurationError(
+            f"simulator setting {attribute.name}: expected a number >= 0, got {value!r}"
         )
 
 
@@ -82,16 +89,37 @@ def _optional_callable(_: Any, attribute: attrs.Attribute[Any], value: Any) -> N
 class SimulatorSettings:
     """How the simulated platform behaves. Every field has the platform's default.
 
-    Rate limits (API.md section 1):
-        read_limit: API requests one key may make per window (None: unlimited).
-        rate_window: the window's length in seconds (a calendar minute by default; shorten
-            it so rate-limit tests run fast).
+    Rate limits (API.md section 1), per key, per calendar window:
+        read_limit: GETs one key may make per window (None: unlimited).
+        write_limit: POSTs one key may make per window (None: unlimited).
+        rate_window: the window's length in seconds: a calendar minute by default (the
+            window is ``floor(unix_time / rate_window)``); shorten it so rate-limit tests
+            run fast.
+        shared_budget: as older API versions did, count a read-write key's reads
+            against its write budget too.
+        rate_limit_headers: a 429 carries ``Retry-After``, ``X-RateLimit-*`` and a body
+            ``retry_after``; False: no header at all, as current API versions send.
+        rate_headers_on_success: successful answers carry ``X-RateLimit-Limit``,
+            ``-Remaining`` and ``-Reset`` for the budget they counted against.
+        ip_block_after: refused keys (401s) from one address within one window that
+            block the address (None: never).
+        ip_block_seconds: how long a blocked address gets 429 ``ip_blocked``.
 
     API answers:
         error_shape: force every API error body into one of the four shapes (None: the
             shape the platform uses for each status).
         pages_key: ``"total_pages"``, or ``"pages"`` as some deployments send.
         subscription_blocked: every authenticated request gets 402.
+        active_environments_only: environment lists leave out environments that are
+            stopped, paused, in error or of an unknown status (as some API versions do).
+
+    Backups on demand (API.md section 10), in simulated time:
+        clock_speed: simulated seconds per real second (0: the clock moves only by
+            ``sim.advance(seconds)`` and ``poll_advance``).
+        poll_advance: simulated seconds each ``GET /deployments/{id}`` or
+            ``GET /backups/{id}`` moves the clock on before answering (steps per poll).
+        backup_queue_seconds: how long a new backup stays ``pending``.
+        backup_run_seconds: how long it is then ``in_progress`` before it ends.
 
     Storage and presigned URLs:
         url_ttl: the lifetime (seconds) of every URL issued, whatever ``expires_in``
@@ -106,7 +134,13 @@ class SimulatorSettings:
     """
 
     read_limit: int | None = attrs.field(default=120, validator=_optional_positive(int))
+    write_limit: int | None = attrs.field(default=20, validator=_optional_positive(int))
     rate_window: float = attrs.field(default=60.0, validator=_positive)
+    shared_budget: bool = attrs.field(default=False, validator=_boolean)
+    rate_limit_headers: bool = attrs.field(default=True, validator=_boolean)
+    rate_headers_on_success: bool = attrs.field(default=True, validator=_boolean)
+    ip_block_after: int | None = attrs.field(default=10, validator=_optional_positive(int))
+    ip_block_seconds: float = attrs.field(default=900.0, validator=_positive)
     error_shape: ErrorShape | None = attrs.field(
         default=None, validator=_one_of(None, *ERROR_SHAPES)
     )
@@ -114,6 +148,11 @@ class SimulatorSettings:
         default="total_pages", validator=_one_of("total_pages", "pages")
     )
     subscription_blocked: bool = attrs.field(default=False, validator=_boolean)
+    active_environments_only: bool = attrs.field(default=False, validator=_boolean)
+    clock_speed: float = attrs.field(default=1.0, validator=_not_negative)
+    poll_advance: float = attrs.field(default=0.0, validator=_not_negative)
+    backup_queue_seconds: float = attrs.field(default=2.0, validator=_not_negative)
+    backup_run_seconds: float = attrs.field(default=10.0, validator=_not_negative)
     url_ttl: float | None = attrs.field(default=None, validator=_optional_positive(float))
     bandwidth: float | None = attrs.field(default=None, validator=_optional_positive(float))
     expiry_style: Literal["s3", "gcs"] = attrs.field(default="s3", validator=_one_of("s3", "gcs"))

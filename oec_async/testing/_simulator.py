@@ -11,6 +11,7 @@ import ssl
 import tempfile
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -18,7 +19,15 @@ from typing import Any, Self
 import attrs
 from aiohttp import web
 
+from oec_async.errors import ConfigurationError
 from oec_async.testing._api import API_PREFIX, build_api_app
+from oec_async.testing._entities import (
+    ENVIRONMENT_STATUSES,
+    FILE_FIELDS,
+    SimBackup,
+    SimEnvironment,
+    SimProject,
+)
 from oec_async.testing._faults import Faults
 from oec_async.testing._files import StoredObject
 from oec_async.testing._keys import KeyScope
@@ -26,7 +35,6 @@ from oec_async.testing._records import RequestRecord
 from oec_async.testing._settings import SimulatorSettings
 from oec_async.testing._state import SimulatorState
 from oec_async.testing._storage import build_storage_app
-from oec_async.testing._world import FILE_FIELDS, SimBackup, SimEnvironment
 
 __all__ = ["OECSimulator"]
 
@@ -48,7 +56,10 @@ class OECSimulator:
 
     Args:
         seed: names the whole world (ids, file bytes, keys).
-        environments: how many environments the organisation has.
+        environments: how many environments the organisation has (all with backups;
+            most ``running``, some ``stopped``, ``paused`` or ``error``).
+        projects: how many projects hold them (default: one per four environments);
+            environments are spread over them in order.
         backups_per_environment: backups each one has, newest first, in every status.
         dump_size: bytes of each backup's database dump.
         filestore_size: about how many bytes of attachments each filestore holds.
@@ -69,6 +80,7 @@ class OECSimulator:
         backups_per_environment: int = 15,
         dump_size: int = 256 * 1024,
         filestore_size: int = 64 * 1024,
+        projects: int | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         storage_port: int = 0,
@@ -91,6 +103,7 @@ class OECSimulator:
             backups_per_environment=backups_per_environment,
             dump_size=dump_size,
             filestore_size=filestore_size,
+            projects=projects,
             settings=settings if settings is not None else SimulatorSettings(),
         )
         self._faults = Faults(self._state.rules)
@@ -198,15 +211,36 @@ class OECSimulator:
         """A new valid key (its own rate-limit budget); returns the key.
 
         Args:
-            scope: ``"rw"`` or ``"ro"`` (read-only).
-            project_id: restrict the key to one project.
+            scope: ``"rw"`` or ``"ro"`` (read-only: ``POST`` gets 403 ``read_only_key``).
+            project_id: restrict the key to one project (it sees that project, its
+                environments and their backups; anything else answers 404).
             name: what the request log shows for it (default ``key-N``).
+
+        Raises:
+            ConfigurationError: a bad scope, a taken name or an unknown project.
         """
+        if project_id is not None and project_id not in self._state.world.projects:
+            raise ConfigurationError(f"add_key: no project {project_id}")
         return self._state.keys.add(scope, project_id=project_id, name=name)
 
     def expire_key(self, key: str) -> None:
         """From now on ``key`` is refused with 401 ``key_expired``."""
         self._state.keys.expire(key)
+
+    def key_id(self, key: str) -> str:
+        """The name the request log records for ``key`` (``RequestRecord.key_id``).
+
+        Raises:
+            KeyError: not a key of this simulator.
+        """
+        found = self._state.keys.get(key)
+        if found is None:
+            raise KeyError("not a key of this simulator")
+        return found.name
+
+    def unblock_addresses(self) -> None:
+        """Lift every ``ip_blocked`` block (and forget the refused keys counted)."""
+        self._state.limiter.unblock()
 
     # -- settings and faults -----------------------------------------------------------
 
@@ -224,7 +258,7 @@ class OECSimulator:
         Raises:
             ConfigurationError: an unknown setting or a bad value (nothing is changed).
         """
-        self._state.settings = self._state.settings.replace(**changes)
+        self._state.configure(self._state.settings.replace(**changes))
         return self._state.settings
 
     @property
@@ -235,20 +269,40 @@ class OECSimulator:
     # -- the world -----------------------------------------------------------------------
 
     @property
+    def project_ids(self) -> list[uuid.UUID]:
+        """Every project's id, in the order ``GET /projects`` lists them."""
+        return list(self._state.world.projects)
+
+    def project(self, project_id: uuid.UUID) -> SimProject:
+        """One project (``KeyError`` if unknown)."""
+        return self._state.world.projects[project_id]
+
+    def add_project(self, *, name: str | None = None) -> uuid.UUID:
+        """A new, empty project (listed last); returns its id."""
+        return self._state.world.add_project(name=name).id
+
+    @property
     def environment_ids(self) -> list[uuid.UUID]:
-        """Every environment's id, in the order they were made."""
-        return list(self._state.world.environments)
+        """Every environment's id but deleted ones, in the order they were made."""
+        return [e.id for e in self._state.world.environments.values() if not e.deleted]
+
+    def environments(self, project_id: uuid.UUID) -> list[SimEnvironment]:
+        """A project's environments but deleted ones (what its environment list holds
+        unless ``active_environments_only`` leaves some out)."""
+        return self._state.world.environments_of(project_id)
 
     def environment(self, env_id: uuid.UUID) -> SimEnvironment:
-        """One environment (``KeyError`` if unknown)."""
+        """One environment, deleted or not (``KeyError`` if unknown)."""
         return self._state.world.environments[env_id]
 
     def backups(self, env_id: uuid.UUID) -> list[SimBackup]:
         """An environment's backups, newest first."""
+        self._state.sync()
         return self._state.world.backups_of(env_id)
 
     def backup(self, backup_id: uuid.UUID) -> SimBackup:
         """One backup as it is now (``KeyError`` if unknown)."""
+        self._state.sync()
         return self._state.world.backups[backup_id]
 
     def add_environment(
@@ -259,6 +313,8 @@ class OECSimulator:
         statuses: Iterable[str] | None = None,
         dump_size: int | None = None,
         filestore_size: int | None = None,
+        project_id: uuid.UUID | None = None,
+        status: str = "running",
     ) -> uuid.UUID:
         """A new environment; returns its id.
 
@@ -268,6 +324,12 @@ class OECSimulator:
             statuses: exactly these backup statuses instead, newest first.
             dump_size: its backups' dump size (default: the simulator's).
             filestore_size: its backups' filestore size (default: the simulator's).
+            project_id: the project it belongs to (default: the first one).
+            status: the environment's status; any string (``ENVIRONMENT_STATUSES`` are
+                the documented ones).
+
+        Raises:
+            KeyError: ``project_id`` is not a project of this simulator.
         """
         env = self._state.world.add_environment(
             backups=backups,
@@ -275,8 +337,45 @@ class OECSimulator:
             statuses=statuses,
             dump_size=dump_size,
             filestore_size=filestore_size,
+            project_id=project_id,
+            status=status,
         )
         return env.id
+
+    def add_environments_in_every_status(
+        self, project_id: uuid.UUID | None = None, *, unknown: str = "hibernating"
+    ) -> dict[str, uuid.UUID]:
+        """One new environment per documented status, plus one of an ``unknown``
+        status; those still being set up (pending, cloning, deploying) have no backup
+        yet, the others one completed backup. Returns status -> environment id."""
+        made = {}
+        for status in (*ENVIRONMENT_STATUSES, unknown):
+            setting_up = status in ("pending", "cloning", "deploying")
+            made[status] = self.add_environment(
+                name=f"env-{status}",
+                statuses=[] if setting_up else ["completed"],
+                project_id=project_id,
+                status=status,
+            )
+        return made
+
+    def update_environment(self, env_id: uuid.UUID, **changes: Any) -> SimEnvironment:
+        """Change an environment, e.g. ``sim.update_environment(e, status="stopped")``.
+
+        Editable: ``name``, ``status``, ``url``, ``odoo_version``, ``branch``,
+        ``last_commit``, ``custom_domain``, ``custom_domain_verified``, and ``omitted``
+        (a frozenset of JSON field names to leave out of its answers).
+
+        Raises:
+            KeyError: no such environment.
+            ConfigurationError: an unknown field or a bad value (nothing is changed).
+        """
+        return self._state.world.update_environment(env_id, changes)
+
+    def delete_environment(self, env_id: uuid.UUID) -> None:
+        """Delete an environment: ``GET /environments/{id}`` answers 404 and it leaves
+        every list, while its backups stay readable (list, get, download)."""
+        self._state.world.delete_environment(env_id)
 
     def add_backup(
         self, env_id: uuid.UUID, *, status: str = "completed", backup_type: str = "manual"
@@ -295,6 +394,7 @@ class OECSimulator:
         Raises:
             LookupError: it has none.
         """
+        self._state.sync()
         backup = self._state.world.latest_completed(env_id)
         if backup is None:
             raise LookupError(f"environment {env_id} has no completed backup")
@@ -342,6 +442,23 @@ class OECSimulator:
         self._state.world.replace_backup(attrs.evolve(backup, version=backup.version + 1))
         self.object(backup_id, "database")
 
+    # -- simulated time (backups taken on demand) -------------------------------------
+
+    @property
+    def now(self) -> datetime:
+        """The simulated time that backups taken on demand run by."""
+        return self._state.clock.now_datetime()
+
+    def advance(self, seconds: float) -> None:
+        """Move the simulated clock on by ``seconds``: backups taken on demand move
+        through ``pending`` -> ``in_progress`` -> ``completed`` (or fail) accordingly.
+
+        Raises:
+            ValueError: ``seconds`` is negative.
+        """
+        self._state.clock.advance(seconds)
+        self._state.sync()
+
     # -- presigned URLs ------------------------------------------------------------------
 
     def presign(self, backup_id: uuid.UUID, artifact: str, ttl: float = 3600) -> str:
@@ -366,9 +483,35 @@ class OECSimulator:
         """Every request both servers received, in order."""
         return self._state.log.records
 
-    def api_requests(self, path_contains: str = "") -> list[RequestRecord]:
-        """The API requests whose path contains ``path_contains``."""
-        return [r for r in self.requests if r.server == "api" and path_contains in r.path]
+    def api_requests(
+        self,
+        path_contains: str = "",
+        *,
+        method: str | None = None,
+        key_id: str | None = None,
+    ) -> list[RequestRecord]:
+        """The API requests whose path contains ``path_contains`` (and, when given, of
+        that method and sent with the key of that name, see :meth:`key_id`)."""
+        return [
+            r
+            for r in self.requests
+            if r.server == "api"
+            and path_contains in r.path
+            and (method is None or r.method == method)
+            and (key_id is None or r.key_id == key_id)
+        ]
+
+    def requests_per_window(
+        self, key_id: str | None = None, *, budget: str | None = None
+    ) -> dict[int, int]:
+        """How many API requests arrived in each rate-limit window (by window index,
+        ``floor(unix_time / rate_window)``), for one key's name and one budget
+        (``"read"``/``"write"``) when given. Every request on the wire counts."""
+        counts: dict[int, int] = {}
+        for r in self.api_requests(key_id=key_id):
+            if budget is None or r.budget == budget:
+                counts[r.window] = counts.get(r.window, 0) + 1
+        return counts
 
     def storage_requests(
         self, artifact: str | None = None, backup_id: uuid.UUID | None = None

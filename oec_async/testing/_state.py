@@ -12,14 +12,17 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
+from oec_async.testing._clock import SimClock
+from oec_async.testing._entities import ARTIFACTS, SimBackup
 from oec_async.testing._faults import FaultRules
 from oec_async.testing._files import ObjectStore, StoredObject
+from oec_async.testing._jobs import Jobs
 from oec_async.testing._keys import KeyRing
 from oec_async.testing._limits import RateLimiter
 from oec_async.testing._records import RequestLog
 from oec_async.testing._settings import SimulatorSettings
 from oec_async.testing._signing import URLSigning
-from oec_async.testing._world import ARTIFACTS, SimBackup, World
+from oec_async.testing._world import World
 
 __all__ = ["Origins", "SimulatorState"]
 
@@ -35,7 +38,8 @@ class Origins:
 
 class SimulatorState:
     """The world, its files, the settings, the fault rules, the keys, the limiter, the
-    URL signing and the request log of one simulator."""
+    URL signing, the simulated clock, the backup jobs and the request log of one
+    simulator."""
 
     def __init__(
         self,
@@ -46,6 +50,7 @@ class SimulatorState:
         backups_per_environment: int,
         dump_size: int,
         filestore_size: int,
+        projects: int | None,
         settings: SimulatorSettings,
     ) -> None:
         self.world = World(
@@ -54,9 +59,12 @@ class SimulatorState:
             backups_per_environment=backups_per_environment,
             dump_size=dump_size,
             filestore_size=filestore_size,
+            projects=projects,
         )
         self.files = ObjectStore(data_dir)
         self.settings = settings
+        self.clock = SimClock(speed=settings.clock_speed)
+        self.jobs = Jobs()
         self.rules = FaultRules()
         self.log = RequestLog()
         self.limiter = RateLimiter()
@@ -66,6 +74,17 @@ class SimulatorState:
         self.api_key = self.keys.add("rw", name="default-rw")
         self.read_only_key = self.keys.add("ro", name="default-ro")
         self.signing = URLSigning(rng.randbytes(32))
+        self.cursor_secret = rng.randbytes(16)
+
+    def configure(self, settings: SimulatorSettings) -> None:
+        """Switch to new settings (the clock takes its new speed from now on)."""
+        if settings.clock_speed != self.settings.clock_speed:
+            self.clock.set_speed(settings.clock_speed)
+        self.settings = settings
+
+    def sync(self) -> None:
+        """Bring every backup taken on demand up to the simulated time."""
+        self.jobs.sync(self.world, self.clock.now())
 
     def objects(self, backup: SimBackup) -> dict[str, StoredObject]:
         """The backup's stored files (generated on first use)."""

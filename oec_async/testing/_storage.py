@@ -52,7 +52,7 @@ def build_storage_app(state: SimulatorState, *, origin_name: str = "storage") ->
     log = state.log
 
     async def serve(request: web.Request) -> web.StreamResponse:
-        record = log.record(origin_name, request)
+        record = log.record(origin_name, request, window_seconds=state.settings.rate_window)
         log.begin_in_flight(request.protocol)
         try:
             response = await _serve(request, record)

@@ -1,8 +1,10 @@
-"""The simulator's world: environments and their backups, as the API describes them.
+"""The simulator's world: an organisation of projects, their environments, and each
+environment's backups.
 
 Everything is derived from one seed, so a test (or a bug report) can name the exact
-world it ran against. The records are frozen: a test changes a backup through
-``OECSimulator.update_backup``, which also regenerates the files behind it.
+world it ran against. Environment and backup ids come from one random stream and
+projects and descriptive fields from another, so adding projects did not change the ids
+of any earlier seeded world.
 """
 
 from __future__ import annotations
@@ -10,52 +12,21 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
-from types import MappingProxyType
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
 
-from oec_async.errors import ConfigurationError
-
-__all__ = [
-    "ARTIFACTS",
-    "BASE_TIME",
-    "DEFAULT_NAMES",
-    "EDITABLE_BACKUP_FIELDS",
-    "FILE_FIELDS",
-    "MANIFEST_VARIANTS",
-    "SimBackup",
-    "SimEnvironment",
-    "World",
-    "iso",
-    "seeded_uuid",
-]
-
-ARTIFACTS = ("database", "filestore", "manifest")
-DEFAULT_NAMES: Mapping[str, str] = MappingProxyType(
-    {"database": "dump.sql", "filestore": "filestore.tar.gz", "manifest": "manifest.json"}
+from oec_async.testing._entities import (
+    BASE_TIME,
+    SimBackup,
+    SimEnvironment,
+    SimProject,
+    check_changes,
 )
 
-#: How the manifest of a backup may be written (API.md section 4), plus hostile ones.
-MANIFEST_VARIANTS = (
-    "canonical",  # files: {database: {...}, filestore: {...}}
-    "files_list",  # files: [{name, bytes, checksum: "sha256:<hex>"}]
-    "files_list_path",  # files: [{path, size, sha256}]
-    "checksums_map",  # top-level checksums: {filename: "sha256:<hex>"} + sizes in files
-    "checksums_bare",  # top-level checksums: {filename: "<hex>"} (bare sha256)
-    "short_keys",  # files: {db: ..., filestore: ...}
-    "dump_key",  # files: {dump: ..., filestore: ...}
-    "sha512",  # checksum: "sha512:<hex>"
-    "md5",  # checksum: "md5:<hex>"
-    "no_checksums",  # sizes only
-    "traversal",  # filename "../../evil.sql"
-    "absolute",  # filename "/etc/evil.sql"
-    "invalid_json",
-    "not_an_object",  # a JSON list
-)
+__all__ = ["World", "seeded_uuid"]
 
-BASE_TIME = datetime(2026, 5, 22, 18, 0, 0, tzinfo=UTC)
 _STATUS_CYCLE = (
     "running",
     "completed",
@@ -74,11 +45,11 @@ _STATUS_CYCLE = (
     "completed",
 )
 _TYPE_CYCLE = ("scheduled", "manual", "pre_deploy", "pre_restore", "pre_upgrade", "pre_destroy")
-
-
-def iso(dt: datetime | None) -> str | None:
-    """A timestamp as the API writes it (``2026-05-22T18:00:00Z``), or None."""
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ") if dt is not None else None
+# The seeded environments all exist and have backups; most run, some are stopped, paused
+# or broken (a test adds pending/cloning/deploying or unknown ones as it needs).
+_ENV_STATUS_CYCLE = ("running", "running", "stopped", "running", "paused", "running", "error")
+_PROJECT_NAMES = ("acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "tyrell")
+_PROVIDERS = ("github", "gitlab", "bitbucket")
 
 
 def seeded_uuid(rng: random.Random) -> uuid.UUID:
@@ -86,129 +57,9 @@ def seeded_uuid(rng: random.Random) -> uuid.UUID:
     return uuid.UUID(int=rng.getrandbits(128), version=4)
 
 
-def _frozen_names(names: Mapping[str, str]) -> Mapping[str, str]:
-    merged = {**DEFAULT_NAMES, **names}
-    unknown = set(merged) - set(ARTIFACTS)
-    if unknown:
-        raise ConfigurationError(f"file_names: unknown artifact(s) {sorted(unknown)}")
-    return MappingProxyType(merged)
-
-
-def _check_variant(_: object, __: attrs.Attribute[str], value: str) -> None:
-    if value not in MANIFEST_VARIANTS:
-        raise ConfigurationError(
-            f"manifest_variant {value!r} is not one of {', '.join(MANIFEST_VARIANTS)}"
-        )
-
-
-@attrs.frozen
-class SimBackup:
-    """A backup as the simulator serves it.
-
-    Frozen: change one with ``OECSimulator.update_backup(backup_id, **changes)``, which
-    regenerates its files when a change affects them.
-    """
-
-    id: uuid.UUID
-    environment_id: uuid.UUID
-    status: str
-    backup_type: str
-    created_at: datetime
-    dump_size: int
-    filestore_size: int
-    seed: int
-    has_filestore: bool = True
-    has_manifest: bool = True
-    has_database: bool = True
-    manifest_variant: str = attrs.field(default="canonical", validator=_check_variant)
-    file_names: Mapping[str, str] = attrs.field(default=DEFAULT_NAMES, converter=_frozen_names)
-    version: int = 0  # bumped by change_object: new bytes, new ETag
-    error_message: str | None = None
-
-    @property
-    def completed_at(self) -> datetime | None:
-        """When the backup completed (None unless it is ``completed``)."""
-        if self.status != "completed":
-            return None
-        return self.created_at + timedelta(seconds=30 + self.dump_size // 100_000)
-
-    def to_json(self, *, detail: bool = False) -> dict[str, Any]:
-        """The backup as the API sends it (``detail``: as ``GET /backups/{id}`` does)."""
-        completed = self.completed_at
-        database = self.dump_size if self.status == "completed" else None
-        filestore = self.filestore_size if self.status == "completed" else None
-        body: dict[str, Any] = {
-            "id": str(self.id),
-            "environment_id": str(self.environment_id),
-            "status": self.status,
-            "backup_type": self.backup_type,
-            "database_size": database,
-            "filestore_size": filestore,
-            "total_size": (database or 0) + (filestore or 0) if completed else None,
-            "compressed_size": None,
-            "started_at": iso(self.created_at),
-            "completed_at": iso(completed),
-            "duration_seconds": int((completed - self.created_at).total_seconds())
-            if completed
-            else None,
-            "expires_at": iso(self.created_at + timedelta(days=30)),
-            "is_verified": completed is not None,
-            "verified_at": iso(completed + timedelta(seconds=29)) if completed else None,
-            "notes": None,
-            "created_at": iso(self.created_at),
-        }
-        if self.error_message is not None:
-            body["error_message"] = self.error_message
-        if self.status in ("failed", "cancelled"):
-            body["task_id"] = f"task-{self.seed % 100000:05d}"
-        if detail:
-            body["environment_snapshot"] = {"odoo_version": "17.0", "name": "sim"}
-        return body
-
-
-#: Fields of a backup a test may change with ``update_backup``.
-EDITABLE_BACKUP_FIELDS = frozenset(
-    {
-        "status",
-        "backup_type",
-        "error_message",
-        "has_database",
-        "has_filestore",
-        "has_manifest",
-        "manifest_variant",
-        "file_names",
-        "dump_size",
-        "filestore_size",
-    }
-)
-_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
-    "status": str,
-    "backup_type": str,
-    "error_message": (str, type(None)),
-    "has_database": bool,
-    "has_filestore": bool,
-    "has_manifest": bool,
-    "manifest_variant": str,
-    "file_names": Mapping,
-    "dump_size": int,
-    "filestore_size": int,
-}
-#: Of those, the ones that change the stored files (so the files are made again).
-FILE_FIELDS = frozenset(
-    {"has_filestore", "manifest_variant", "file_names", "dump_size", "filestore_size"}
-)
-
-
-@attrs.frozen
-class SimEnvironment:
-    """An environment of the simulated organisation."""
-
-    id: uuid.UUID
-    name: str
-
-
 class World:
-    """All environments and backups (the files behind them live in ``ObjectStore``)."""
+    """All projects, environments and backups (the files behind them live in
+    ``ObjectStore``)."""
 
     def __init__(
         self,
@@ -218,16 +69,52 @@ class World:
         backups_per_environment: int,
         dump_size: int,
         filestore_size: int,
+        projects: int | None = None,
     ) -> None:
         self.seed = seed
-        self.rng = random.Random(seed)
+        self.rng = random.Random(seed)  # environment and backup ids, backup seeds
+        self.meta = random.Random(seed ^ 0x0E5C)  # projects and descriptive fields
         self.dump_size = dump_size
         self.filestore_size = filestore_size
+        self.projects: dict[uuid.UUID, SimProject] = {}
         self.environments: dict[uuid.UUID, SimEnvironment] = {}
         self.backups: dict[uuid.UUID, SimBackup] = {}
         self._order: dict[uuid.UUID, list[uuid.UUID]] = {}  # env -> backup ids, newest first
+        count = projects if projects is not None else max(1, (environments + 3) // 4)
+        for _ in range(count):
+            self.add_project()
+        project_ids = list(self.projects)
         for index in range(environments):
-            self.add_environment(backups=backups_per_environment, name=f"env-{index:03d}")
+            self.add_environment(
+                backups=backups_per_environment,
+                name=f"env-{index:03d}",
+                project_id=project_ids[index * len(project_ids) // max(environments, 1)],
+                status=_ENV_STATUS_CYCLE[index % len(_ENV_STATUS_CYCLE)],
+            )
+
+    # -- projects ----------------------------------------------------------------------
+
+    def add_project(self, *, name: str | None = None) -> SimProject:
+        """A new project, its optional fields filled (or null, or missing) by the seed."""
+        index = len(self.projects)
+        rng = self.meta
+        slug = name or f"{_PROJECT_NAMES[index % len(_PROJECT_NAMES)]}-{index:02d}"
+        has_repo = index % 3 != 1
+        project = SimProject(
+            id=seeded_uuid(rng),
+            name=slug,
+            created_at=BASE_TIME - timedelta(days=400 - index),
+            odoo_version=("16.0", "17.0", "18.0")[index % 3],
+            git_repo_url=f"https://github.com/sim/{slug}.git" if has_repo else None,
+            default_branch="main" if has_repo else None,
+            git_provider=_PROVIDERS[index % 3] if has_repo else None,
+            server_id=seeded_uuid(rng),
+            omitted=frozenset({"server_id"} if index % 4 == 2 else ()),
+        )
+        self.projects[project.id] = project
+        return project
+
+    # -- environments ------------------------------------------------------------------
 
     def add_environment(
         self,
@@ -237,10 +124,19 @@ class World:
         statuses: Iterable[str] | None = None,
         dump_size: int | None = None,
         filestore_size: int | None = None,
+        project_id: uuid.UUID | None = None,
+        status: str = "running",
     ) -> SimEnvironment:
         """An environment with ``backups`` backups, newest first, covering every status
-        and type (or exactly the given ``statuses``, newest first)."""
-        env = SimEnvironment(id=seeded_uuid(self.rng), name=name or f"env-{len(self.environments)}")
+        and type (or exactly the given ``statuses``, newest first).
+
+        Raises:
+            KeyError: ``project_id`` is not a project of this world.
+        """
+        project = self.projects[project_id] if project_id else next(iter(self.projects.values()))
+        env = self._describe(
+            seeded_uuid(self.rng), name or f"env-{len(self.environments)}", project, status
+        )
         self.environments[env.id] = env
         self._order[env.id] = []
         chosen = (
@@ -249,21 +145,76 @@ class World:
             else [_STATUS_CYCLE[i % len(_STATUS_CYCLE)] for i in range(backups)]
         )
         start = BASE_TIME - timedelta(hours=len(self.environments))
-        for i, status in enumerate(chosen):
+        for i, backup_status in enumerate(chosen):
             backup = SimBackup(
                 id=seeded_uuid(self.rng),
                 environment_id=env.id,
-                status=status,
+                status=backup_status,
                 backup_type=_TYPE_CYCLE[i % len(_TYPE_CYCLE)],
                 created_at=start - timedelta(days=i),
                 dump_size=self.dump_size if dump_size is None else dump_size,
                 filestore_size=self.filestore_size if filestore_size is None else filestore_size,
                 seed=self.rng.getrandbits(32),
-                error_message="pg_dump exited with code 1" if status == "failed" else None,
+                error_message="pg_dump exited with code 1" if backup_status == "failed" else None,
             )
             self._order[env.id].append(backup.id)
             self.backups[backup.id] = backup
         return env
+
+    def _describe(
+        self, env_id: uuid.UUID, name: str, project: SimProject, status: str
+    ) -> SimEnvironment:
+        index = len(self.environments)
+        rng = self.meta
+        created = project.created_at + timedelta(days=1 + index)
+        custom = index % 5 == 3
+        return SimEnvironment(
+            id=env_id,
+            name=name,
+            project_id=project.id,
+            status=status,
+            created_at=created,
+            updated_at=created + timedelta(days=rng.randint(0, 200)) if index % 6 else None,
+            url=f"https://{name}.{project.name}.oec.sh",
+            odoo_version=project.odoo_version,
+            branch=("main", "staging", "dev")[index % 3],
+            last_commit=f"{rng.getrandbits(160):040x}",
+            cpu_cores=(1, 2, 4)[index % 3],
+            ram_mb=(2048, 4096, 8192)[index % 3],
+            disk_gb=(20, 40, 80)[index % 3],
+            server_id=project.server_id,
+            custom_domain=f"{name}.example.com" if custom else None,
+            custom_domain_verified=(index % 2 == 0) if custom else None,
+            omitted=frozenset({"last_commit", "disk_gb"} if index % 4 == 1 else ()),
+        )
+
+    def update_environment(self, env_id: uuid.UUID, changes: Mapping[str, Any]) -> SimEnvironment:
+        """Apply ``changes`` to an environment.
+
+        Raises:
+            KeyError: no such environment.
+            ConfigurationError: an unknown field or a bad value.
+        """
+        check_changes("environment", changes)
+        updated = attrs.evolve(self.environments[env_id], **changes)
+        self.environments[env_id] = updated
+        return updated
+
+    def delete_environment(self, env_id: uuid.UUID) -> None:
+        """The environment answers 404 and leaves every list; its backups stay readable."""
+        self.environments[env_id] = attrs.evolve(self.environments[env_id], deleted=True)
+
+    def environments_of(self, project_id: uuid.UUID) -> list[SimEnvironment]:
+        """The project's environments that still exist, oldest first."""
+        return [
+            e for e in self.environments.values() if e.project_id == project_id and not e.deleted
+        ]
+
+    def project_of_backup(self, backup: SimBackup) -> uuid.UUID:
+        """The project a backup belongs to (through its environment)."""
+        return self.environments[backup.environment_id].project_id
+
+    # -- backups -------------------------------------------------------------------------
 
     def add_backup(
         self,
@@ -272,7 +223,7 @@ class World:
         status: str = "completed",
         backup_type: str = "manual",
         created_at: datetime | None = None,
-        has_filestore: bool = True,
+        **fields: Any,
     ) -> SimBackup:
         """A new backup at the top of the environment's list (the newest).
 
@@ -290,7 +241,7 @@ class World:
             dump_size=self.dump_size,
             filestore_size=self.filestore_size,
             seed=self.rng.getrandbits(32),
-            has_filestore=has_filestore,
+            **fields,
         )
         order.insert(0, backup.id)
         self.backups[backup.id] = backup
@@ -317,18 +268,7 @@ class World:
             KeyError: no such backup.
             ConfigurationError: an unknown field, or a bad value.
         """
-        unknown = set(changes) - EDITABLE_BACKUP_FIELDS
-        if unknown:
-            raise ConfigurationError(
-                f"update_backup: unknown field(s) {', '.join(sorted(unknown))}; "
-                f"editable: {', '.join(sorted(EDITABLE_BACKUP_FIELDS))}"
-            )
-        for name, value in changes.items():
-            bad_size = name.endswith("_size") and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 0
-            )
-            if bad_size or not isinstance(value, _FIELD_TYPES[name]):
-                raise ConfigurationError(f"update_backup: bad value for {name}: {value!r}")
+        check_changes("backup", changes)
         current = self.backups[backup_id]
         values = dict(changes)
         if "file_names" in values:  # a partial mapping renames only what it names
