@@ -338,7 +338,7 @@ class Bench:
                 )
                 backup_id = sim.sim.latest_completed(env_id).id
                 sim.latest[env_id] = backup_id
-                sim.sim.world.ensure_objects(sim.sim.backup(backup_id))
+                sim.sim.objects(backup_id)
                 d = self.downloads(sim, env_id, None)
                 modes = {
                     "single stream": d.oec(segments=1, label="single stream"),

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from oec_async.testing import OECSimulator
+from oec_async.testing import OECSimulator, SimulatorSettings
 from tests._kill_loop import kill_loop
 from tests._support import completed_backup, folder_of, stored_bytes
 
@@ -32,7 +32,10 @@ MODES: dict[str, dict[str, Any]] = {
 @pytest.fixture
 async def slow_sim() -> AsyncIterator[OECSimulator]:
     async with OECSimulator(
-        seed=5150, dump_size=3 * MiB, filestore_size=512 * KiB, bandwidth=6 * MiB
+        seed=5150,
+        dump_size=3 * MiB,
+        filestore_size=512 * KiB,
+        settings=SimulatorSettings(bandwidth=6 * MiB),
     ) as simulator:
         yield simulator
 
@@ -42,7 +45,7 @@ async def test_every_final_file_is_the_stored_object_after_every_kill(
     slow_sim: OECSimulator, tmp_path: Path, mode: str
 ) -> None:
     backup_id = completed_backup(slow_sim)
-    slow_sim.backup(backup_id).manifest_variant = "no_checksums"
+    slow_sim.update_backup(backup_id, manifest_variant="no_checksums")
 
     report = await kill_loop(
         slow_sim,

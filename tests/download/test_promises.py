@@ -32,7 +32,7 @@ from oec_async import (
     OECClient,
 )
 from oec_async.download import ProgressEvent
-from oec_async.testing import OECSimulator
+from oec_async.testing import OECSimulator, SimulatorSettings
 from tests._support import completed_backup, folder_of, stored_bytes, work_folder_of
 
 KiB = 1024
@@ -49,7 +49,10 @@ SEGMENTED: dict[str, Any] = {
 @pytest.fixture
 async def seg_sim() -> AsyncIterator[OECSimulator]:
     async with OECSimulator(
-        seed=91, dump_size=4 * MiB, filestore_size=256 * KiB, bandwidth=16 * MiB
+        seed=91,
+        dump_size=4 * MiB,
+        filestore_size=256 * KiB,
+        settings=SimulatorSettings(bandwidth=16 * MiB),
     ) as simulator:
         yield simulator
 
@@ -175,7 +178,7 @@ async def test_a_preallocated_partial_of_zeros_never_gets_a_final_name_with_size
     of zeros described by a whole-file sidecar. It must not be taken for a complete
     partial (it was, and with a sizes-only manifest ``dump.sql`` got its final name)."""
     backup_id = seg_sim.latest_completed(seg_sim.environment_ids[0]).id
-    seg_sim.backup(backup_id).manifest_variant = "no_checksums"
+    seg_sim.update_backup(backup_id, manifest_variant="no_checksums")
     stored = seg_sim.object(backup_id, "database")
     env = environment_folder(seg_sim, tmp_path, backup_id)
     sidecar = {"etag": stored.etag, "last_modified": stored.last_modified_http, "size": stored.size}
@@ -224,7 +227,7 @@ async def test_a_url_named_like_another_artifacts_working_file_cannot_clobber_it
     sim: OECSimulator, client: OECClient, tmp_path: Path
 ) -> None:
     backup_id = completed_backup(sim)
-    sim.backup(backup_id).file_names["filestore"] = "dump.sql.part.json.tmp"
+    sim.update_backup(backup_id, file_names={"filestore": "dump.sql.part.json.tmp"})
     sim.faults.corrupt(100, artifact="database", times=1)  # one bad fetch of the dump
 
     result = await client.download_backup(backup_id, tmp_path)
@@ -242,8 +245,7 @@ async def test_names_that_differ_only_in_case_are_not_distinct(
 ) -> None:
     """``Dump.sql`` and ``dump.SQL`` are one file on macOS and Windows file systems."""
     backup_id = completed_backup(sim)
-    sim.backup(backup_id).file_names["database"] = "Backup.SQL"
-    sim.backup(backup_id).file_names["filestore"] = "backup.sql"
+    sim.update_backup(backup_id, file_names={"database": "Backup.SQL", "filestore": "backup.sql"})
 
     result = await client.download_backup(backup_id, tmp_path)
 
@@ -331,8 +333,11 @@ async def test_a_backup_of_another_environment_in_a_listing_is_not_pulled_as_thi
     sim: OECSimulator, client: OECClient, tmp_path: Path
 ) -> None:
     asked, other = sim.environment_ids[:2]
-    stranger = sim.latest_completed(other)
-    sim.environment(asked).backups.insert(0, stranger)  # the listing answers with it
+    stranger = sim.latest_completed(other).to_json()
+    page = {"items": [stranger], "total": 1, "page": 1, "page_size": 1, "total_pages": 1}
+    sim.faults.api_raw(  # the listing answers with another environment's backup
+        json.dumps(page).encode(), path_contains=f"/environments/{asked}/backups"
+    )
 
     (result,) = await client.pull_latest([asked], tmp_path)
 
@@ -345,8 +350,10 @@ async def test_a_backup_answer_for_another_id_is_refused(
     sim: OECSimulator, client: OECClient, tmp_path: Path
 ) -> None:
     asked = completed_backup(sim)
-    other = sim.latest_completed(sim.environment_ids[1])
-    sim.world.backups[asked] = other  # GET /backups/{asked} answers with another backup
+    other = sim.latest_completed(sim.environment_ids[1]).to_json(detail=True)
+    sim.faults.api_raw(  # GET /backups/{asked} answers with another backup
+        json.dumps(other).encode(), path_contains=f"/backups/{asked}"
+    )
 
     with pytest.raises(InvalidResponseError):
         await client.download_backup(asked, tmp_path)
@@ -465,7 +472,7 @@ async def test_strict_refuses_an_unverified_backup_already_on_disk(
     sim: OECSimulator, client: OECClient, tmp_path: Path
 ) -> None:
     backup_id = completed_backup(sim)
-    sim.backup(backup_id).manifest_variant = "no_checksums"
+    sim.update_backup(backup_id, manifest_variant="no_checksums")
     first = await client.download_backup(backup_id, tmp_path)
     assert not first.verified
 
@@ -480,7 +487,7 @@ async def test_a_backup_that_cannot_be_downloaded_leaves_no_folder(
     sim: OECSimulator, client: OECClient, tmp_path: Path
 ) -> None:
     env = sim.environment_ids[0]
-    failed = next(b for b in sim.environment(env).backups if b.status == "failed")
+    failed = next(b for b in sim.backups(env) if b.status == "failed")
 
     with pytest.raises(BadRequestError):
         await client.download_backup(failed.id, tmp_path)

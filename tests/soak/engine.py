@@ -166,7 +166,7 @@ class Soak:
     # -- faults ------------------------------------------------------------------------
 
     def _remember_versions(self, backup: SimBackup) -> None:
-        for artifact, obj in self.sim.world.ensure_objects(backup).items():
+        for artifact, obj in self.sim.objects(backup.id).items():
             self.versions[(backup.id, artifact)].add(obj.sha256)
 
     def plan(self, backups: list[SimBackup]) -> Plan:
@@ -212,18 +212,18 @@ class Soak:
                 doomed.add(backup.id)
             elif kind == "storage_5xx":
                 faults.storage_errors(
-                    self.rng.choice([500, 502, 503]), count=self.rng.randint(1, 3)
+                    self.rng.choice([500, 502, 503]), times=self.rng.randint(1, 3)
                 )
             elif kind == "storage_429":
-                faults.storage_errors(429, count=self.rng.randint(1, 2), retry_after=0.05)
+                faults.storage_errors(429, times=self.rng.randint(1, 2), retry_after=0.05)
             elif kind == "api_5xx":
                 count = self.rng.randint(1, 2)
                 api_failures += count
-                faults.api_errors(self.rng.choice([500, 502, 503, 504]), count=count)
+                faults.api_errors(self.rng.choice([500, 502, 503, 504]), times=count)
             elif kind == "api_429":
                 count = self.rng.randint(1, 2)
                 api_failures += count
-                faults.rate_limit(count=count, retry_after=0.05)
+                faults.rate_limit(times=count, retry_after=0.05)
             elif kind == "expire":
                 faults.expire_after(offset, backup_id=backup.id)
             elif kind == "ignore_range":
@@ -411,9 +411,10 @@ class Soak:
             statuses=["completed"], dump_size=self.rng.choice((1, 2, 3)) * MiB
         )
         backup = self.sim.latest_completed(env)
-        backup.manifest_variant = "no_checksums"  # before its files exist
+        backup = self.sim.update_backup(backup.id, manifest_variant="no_checksums")
         self._remember_versions(backup)
-        previous, self.sim.bandwidth = self.sim.bandwidth, 6 * MiB
+        previous = self.sim.settings.bandwidth
+        self.sim.configure(bandwidth=6 * MiB)
         try:
             report = await kill_loop(
                 self.sim,
@@ -424,7 +425,7 @@ class Soak:
                 rng=self.rng,
             )
         finally:
-            self.sim.bandwidth = previous
+            self.sim.configure(bandwidth=previous)
         self.stats.faults[f"kill_loop_{mode}"] += 1
         self.stats.kills += report.kills
         self.stats.downloads += 1
@@ -477,7 +478,7 @@ async def run_soak(downloads: int, seed: int, *, kill_every: int = 20) -> SoakSt
         ) as sim:
             for index in range(3):  # and some bigger ones
                 sim.add_environment(statuses=["completed"], dump_size=(2 + index) * MiB)
-            sim.rate_limit = None
+            sim.configure(read_limit=None)
             soak = Soak(sim, work, seed)
             async with OECClient(
                 sim.api_key, sim.base_url, timeout=0.5, requests_per_minute=None
