@@ -13,6 +13,18 @@ import logging
 
 from oec_async._client import OECClient
 from oec_async._version import __version__
+from oec_async.archive import (
+    BackupFolder,
+    EnvironmentStatus,
+    PruneResult,
+    RetentionPolicy,
+    VerifyResult,
+    archive_status,
+    inventory,
+    plan_retention,
+    prune,
+    verify_archive,
+)
 from oec_async.download import (
     BackupDownload,
     BatchProgress,
@@ -54,6 +66,7 @@ __all__ = [
     "AuthenticationError",
     "Backup",
     "BackupDownload",
+    "BackupFolder",
     "BackupPage",
     "BackupStatus",
     "BackupType",
@@ -66,6 +79,7 @@ __all__ = [
     "DownloadOptions",
     "DownloadURLs",
     "DownloadedFile",
+    "EnvironmentStatus",
     "InsufficientSpaceError",
     "IntegrityError",
     "InvalidResponseError",
@@ -77,12 +91,20 @@ __all__ = [
     "PaymentRequiredError",
     "PermissionDeniedError",
     "ProgressEvent",
+    "PruneResult",
     "PullResult",
     "RateLimitError",
+    "RetentionPolicy",
     "ServerError",
     "StorageError",
     "UnprocessableEntityError",
+    "VerifyResult",
     "__version__",
+    "archive_status",
+    "inventory",
+    "plan_retention",
+    "prune",
+    "verify_archive",
 ]
 
 # A library logs, an application decides where logs go (and nothing prints by default).
