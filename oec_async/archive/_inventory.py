@@ -65,7 +65,8 @@ class BackupFolder:
     #: Every file the record names is there, a regular file of the recorded size (a cheap
     #: ``lstat`` check; :func:`~oec_async.archive.verify_archive` re-hashes).
     intact: bool
-    #: Bytes of the regular files in the folder (partial files included).
+    #: Bytes of the regular files in the folder: the backup's files, or what a partial
+    #: download holds so far (the downloader's few bytes of lock and record left out).
     size: int
     #: When the platform took the backup (from the record; when it has none, when the
     #: download completed). None for a folder that is not complete.
@@ -150,9 +151,12 @@ def _own_record(
 
 
 def _file_sizes(directory: Path) -> dict[str, int]:
+    """Regular files of the folder -> size; the downloader's lock and record left out."""
     sizes = {}
     with os.scandir(directory) as entries:
         for entry in entries:
+            if entry.name in (LOCK_NAME, RECORD_NAME):
+                continue
             with contextlib.suppress(OSError):
                 info = entry.stat(follow_symlinks=False)
                 if stat.S_ISREG(info.st_mode):

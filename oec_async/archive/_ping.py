@@ -61,6 +61,8 @@ class Pinger:
         self.timeout = timeout
         self.retries = retries
         self.run_id = uuid.uuid4()
+        #: Why the last ping failed (URL redacted), or None after a successful one.
+        self.last_error: str | None = None
 
     def __repr__(self) -> str:
         return f"Pinger({redact_url(urlunsplit(self._parts))})"
@@ -99,13 +101,15 @@ class Pinger:
                         await response.read()
                         if response.status < 300:
                             logger.debug("ping %s: HTTP %d", shown, response.status)
+                            self.last_error = None
                             return True
                         last_error = f"HTTP {response.status}"
                         if response.status < 500 and response.status != 429:
                             break  # the service refused it: asking again will not help
                 except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                     last_error = type(exc).__name__ if not str(exc) else _no_url(exc)
-        logger.warning("ping %s failed: %s (the run goes on)", shown, last_error)
+        self.last_error = f"ping {shown} failed: {last_error}"
+        logger.warning("%s (the run goes on)", self.last_error)
         return False
 
 

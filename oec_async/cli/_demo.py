@@ -18,6 +18,7 @@ from rich.console import Console
 
 from oec_async._client import OECClient
 from oec_async._redact import redact_url
+from oec_async.cli._exit import Failed as _Failed
 from oec_async.cli._render import format_size, print_backups
 from oec_async.download import DownloadOptions
 from oec_async.errors import IntegrityError
@@ -30,7 +31,7 @@ DEFAULT_DEST = Path("demo-backups")
 
 
 async def run_demo(args: argparse.Namespace, out: Console) -> None:
-    from oec_async.cli._app import _Failed, report_pull, run_pull  # noqa: PLC0415 - cycle
+    from oec_async.cli._app import report_pull, run_pull  # noqa: PLC0415 - cycle
 
     dest: Path = args.dest or DEFAULT_DEST
     if args.dest is None:

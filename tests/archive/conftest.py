@@ -1,12 +1,9 @@
-"""Real archives for the archive tests: backups the simulator serves, downloaded by the
-real downloader into a real destination folder."""
+"""The archive tests' simulator and client (archives are made with
+``tests._support.environment_with`` and ``download_all``: real downloads)."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -35,25 +32,3 @@ async def archive_client(archive_sim: OECSimulator) -> AsyncIterator[OECClient]:
         archive_sim.api_key, archive_sim.base_url, timeout=5.0, requests_per_minute=None
     ) as api_client:
         yield api_client
-
-
-def environment_with(sim: OECSimulator, created: Sequence[datetime], **kwargs: object) -> uuid.UUID:
-    """A new environment whose completed backups were taken at ``created`` (any order)."""
-    env_id = sim.add_environment(statuses=["completed"] * len(created), **kwargs)
-    ordered = sorted(created, reverse=True)  # the simulator lists newest first
-    for backup, moment in zip(sim.environment(env_id).backups, ordered, strict=True):
-        backup.created_at = moment
-    return env_id
-
-
-async def download_all(
-    client: OECClient, sim: OECSimulator, env_id: uuid.UUID, dest: Path
-) -> dict[datetime, Path]:
-    """Download every completed backup of ``env_id``; creation time -> its folder."""
-    folders = {}
-    for backup in sim.environment(env_id).backups:
-        if backup.status == "completed":
-            result = await client.download_backup(backup.id, dest)
-            assert result.verified
-            folders[backup.created_at] = result.directory
-    return folders

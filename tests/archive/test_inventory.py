@@ -9,7 +9,7 @@ from pathlib import Path
 from oec_async import OECClient, archive_status, inventory
 from oec_async.download._lock import DirectoryLock
 from oec_async.testing import OECSimulator
-from tests.archive.conftest import download_all, environment_with
+from tests._support import download_all, environment_with
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -33,7 +33,9 @@ async def test_folders_are_reported_with_state_size_times_and_verification(
         assert folder.created_at == created
         assert folder.completed_at is not None
         assert folder.completed_at > created
-        assert folder.size == sum(p.stat().st_size for p in folder.directory.iterdir())
+        assert folder.size == sum(
+            p.stat().st_size for p in folder.directory.iterdir() if not p.name.startswith(".")
+        )
         age = folder.age(NOW)
         assert age is not None
         assert abs(age - (NOW - created)) < timedelta(seconds=1)

@@ -7,51 +7,19 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 
-import attrs
 import pytest
-from aiohttp import web
 
 from oec_async import ConfigurationError
 from oec_async.archive import Pinger, redact_url
+from tests._support import PingServer, serve_pings
 
 SECRET = "5a9d3c1e-7b2f-4e8a-9c6d-0f1e2d3c4b5a"
 
 
-@attrs.define
-class PingServer:
-    """A stand-in for hc-ping.com that records what it was sent."""
-
-    base_url: str = ""
-    received: list[tuple[str, str, dict[str, str], str]] = attrs.Factory(list)
-    status: int = 200
-    #: When set, answers wait for it (a service that hangs).
-    hold: asyncio.Event | None = None
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.text()
-        self.received.append((request.method, request.path, dict(request.query), body))
-        if self.hold is not None:
-            await self.hold.wait()
-        return web.Response(status=self.status, text="OK")
-
-
 @pytest.fixture
 async def ping_server() -> AsyncIterator[PingServer]:
-    server = PingServer()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", server.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    server.base_url = f"http://127.0.0.1:{port}"
-    try:
+    async with serve_pings() as server:
         yield server
-    finally:
-        if server.hold is not None:
-            server.hold.set()
-        await runner.cleanup()
 
 
 async def test_a_successful_run_pings_start_then_success_with_one_run_id(

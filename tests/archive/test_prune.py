@@ -16,7 +16,7 @@ from oec_async import ConfigurationError, OECClient, RetentionPolicy, prune
 from oec_async.archive import BackupFolder, read_latest
 from oec_async.download._lock import DirectoryLock
 from oec_async.testing import OECSimulator
-from tests.archive.conftest import download_all, environment_with
+from tests._support import download_all, environment_with
 
 POLICY = RetentionPolicy(last=3, daily=7, weekly=4, monthly=6)
 
