@@ -172,3 +172,17 @@ async def test_verify_reads_files_through_no_symlinked_folder(
 
     assert verify_archive(dest) == []
     assert inventory(dest) == []
+
+
+async def test_a_folder_a_download_is_writing_is_reported_in_progress(
+    archive_sim: OECSimulator, archive_client: OECClient, tmp_path: Path
+) -> None:
+    from oec_async.download._lock import DirectoryLock
+
+    folder = await one_backup(archive_sim, archive_client, tmp_path)
+    (folder / ".oec-download.json").unlink()
+
+    async with DirectoryLock(folder / ".oec-download.lock"):
+        [result] = verify_archive(tmp_path)
+
+    assert result.problems == ("a download is in progress (the folder is locked): not checked",)

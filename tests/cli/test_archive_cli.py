@@ -387,3 +387,39 @@ async def test_a_ping_service_that_is_down_never_fails_the_pull(
     assert "warning: ping http://127.0.0.1/… (start) failed: ClientConnectorError" in run.stderr
     assert "warning: ping http://127.0.0.1/… (success) failed" in run.stderr
     assert SECRET not in run.stdout + run.stderr
+
+
+async def test_a_usage_error_is_pinged_and_recorded_with_exit_status_2(
+    cli: ArchiveCLI, ping_server: PingServer, tmp_path: Path
+) -> None:
+    metrics = tmp_path / "oec.prom"
+    url = f"{ping_server.base_url}/{SECRET}"
+
+    run = await cli.pull(
+        "not-a-uuid", "--dest", tmp_path / "dest", "--ping-url", url, "--metrics-file", metrics
+    )
+
+    assert run.returncode == 2, run
+    assert ping_server.paths() == [f"/{SECRET}/start", f"/{SECRET}/2"]
+    values = metric_values(metrics.read_text())
+    assert values[("oec_backups_run_exit_status", ())] == 2
+    assert values[("oec_backups_run_environments", (("result", "ok"),))] == 0
+
+
+async def test_quiet_archive_commands_print_nothing_on_success(
+    cli: ArchiveCLI, sim: OECSimulator, client: OECClient, tmp_path: Path
+) -> None:
+    dest = tmp_path / "dest"
+    env = environment_with(sim, [NOW - timedelta(days=1), NOW])
+    await download_all(client, sim, env, dest)
+
+    runs = [
+        await cli.offline("verify", dest, "-q"),
+        await cli.offline("status", dest, "--max-age", "2d", "--quiet"),
+        await cli.offline("prune", dest, "--keep-last", "1", "-q"),
+    ]
+
+    for run in runs:
+        assert run.returncode == 0, run
+        assert (run.stdout, run.stderr) == ("", ""), run
+    assert len(list((dest / str(env)).iterdir())) == 2  # the newest, and latest
