@@ -310,5 +310,10 @@ def archive_status(dest: str | os.PathLike[str]) -> list[EnvironmentStatus]:
 
 def environment_inventory(directory: Path, environment_id: uuid.UUID) -> list[BackupFolder]:
     """The backup folders of one environment folder, oldest first."""
-    found = [_examine(d, environment_id, b) for b, d in _uuid_children(directory)]
+    found = []
+    for backup_id, folder in _uuid_children(directory):
+        try:
+            found.append(_examine(folder, environment_id, backup_id))
+        except FileNotFoundError:  # deleted (pruned) since it was listed: not there
+            continue
     return sorted(found, key=_age_order)

@@ -46,6 +46,7 @@ from oec_async.archive import (
 )
 from oec_async.archive._inventory import environment_inventory, newest
 from oec_async.cli._exit import Failed, exit_status_of
+from oec_async.cli._render import print_json
 from oec_async.download import PullResult
 from oec_async.errors import ConfigurationError
 
@@ -255,12 +256,6 @@ def prune_json(result: PruneResult, policy: RetentionPolicy) -> dict[str, Any]:
     }
 
 
-def _print_json(value: Any) -> None:
-    import json  # noqa: PLC0415 - only for --json
-
-    print(json.dumps(value, indent=2))
-
-
 def _error(text: str) -> None:
     print(f"error: {redact_text(text)}", file=sys.stderr)
 
@@ -283,7 +278,7 @@ async def cmd_verify(args: argparse.Namespace, out: Console) -> None:
             )
             out.print(f"{'ok' if result.ok else 'FAILED':<7}{result.directory}  ({detail})")
     if args.json:
-        _print_json([verify_json(r) for r in results])
+        print_json([verify_json(r) for r in results])
     failed = sum(not r.ok for r in results)
     if not results:
         _error(f"no backup folders under {args.path}")
@@ -321,7 +316,7 @@ async def cmd_status(args: argparse.Namespace, out: Console) -> None:
     if args.max_age is not None:
         stale = {s.environment_id: s.stale(args.max_age, now) for s in statuses}
     if args.json:
-        _print_json([status_json(s, now, stale.get(s.environment_id)) for s in statuses])
+        print_json([status_json(s, now, stale.get(s.environment_id)) for s in statuses])
     elif not args.quiet and statuses:
         _print_status(statuses, now, out)
     if args.max_age is None:
@@ -378,7 +373,7 @@ async def cmd_prune(args: argparse.Namespace, out: Console) -> None:
     policy = _require_policy(args)
     result = prune(args.dest, policy, dry_run=args.dry_run)
     if args.json:
-        _print_json(prune_json(result, policy))
+        print_json(prune_json(result, policy))
     elif not args.quiet:
         _print_prune(result, out)
     for error in result.errors:
@@ -387,7 +382,26 @@ async def cmd_prune(args: argparse.Namespace, out: Console) -> None:
         raise Failed
 
 
-COMMANDS: dict[str, Command] = {"verify": cmd_verify, "status": cmd_status, "prune": cmd_prune}
+def _disk_errors_reported(command: Command) -> Command:
+    """A folder that cannot be read (permissions, I/O error) ends the command with one
+    ``error:`` line and exit 1, not a traceback."""
+
+    async def run(args: argparse.Namespace, out: Console) -> None:
+        try:
+            await command(args, out)
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            _error(f"{where}{exc.strerror or exc}")
+            raise Failed from None
+
+    return run
+
+
+COMMANDS: dict[str, Command] = {
+    "verify": _disk_errors_reported(cmd_verify),
+    "status": _disk_errors_reported(cmd_status),
+    "prune": _disk_errors_reported(cmd_prune),
+}
 
 
 # -- pull: latest, prune, report, metrics, ping ----------------------------------------

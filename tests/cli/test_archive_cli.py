@@ -324,6 +324,10 @@ async def test_pull_writes_a_report_and_metrics_that_parse(
 
     assert run.returncode == 1, run
     assert json.loads(report.read_text()) == run.json()
+    rows = {row["environment_id"]: row for row in run.json()}
+    assert rows[str(good)]["latest"] == rows[str(good)]["backup_id"]  # updated after the pull
+    assert (dest / str(good) / "latest").readlink() == Path(rows[str(good)]["backup_id"])
+    assert rows[str(gone)]["latest"] is None
     values = metric_values(metrics.read_text())
     good_label, gone_label = (("environment_id", str(good)),), (("environment_id", str(gone)),)
     assert values[("oec_backups_pull_success", good_label)] == 1
