@@ -57,10 +57,11 @@ from oec_async.download._layout import LOCK_NAME
 from oec_async.download._record import read_record
 from oec_async.errors import ConfigurationError
 
-__all__ = ["PruneAction", "PruneResult", "prune", "prune_environment"]
+__all__ = ["TRASH_PREFIX", "Action", "PruneAction", "PruneResult", "prune", "prune_environment"]
 
 logger = logging.getLogger("oec_async.archive")
 
+#: A folder being deleted is first renamed ``.oec-prune.<backup_id>``.
 TRASH_PREFIX = ".oec-prune."
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -99,6 +100,7 @@ class PruneResult:
 
     @property
     def kept(self) -> list[Path]:
+        """Folders kept, by a rule of the policy or a safety rule."""
         return self._where("keep")
 
     @property
@@ -108,10 +110,12 @@ class PruneResult:
 
     @property
     def ignored(self) -> list[Path]:
+        """Folders that are not complete backups: never considered, never touched."""
         return self._where("ignore")
 
     @property
     def bytes_freed(self) -> int:
+        """Bytes of the deleted folders (in a dry run: that a real run would free)."""
         return sum(a.size for a in self.actions if a.action == "delete")
 
 

@@ -55,6 +55,12 @@ __all__ = [
     "PullAftercare",
     "add_commands",
     "add_pull_args",
+    "cmd_prune",
+    "cmd_status",
+    "cmd_verify",
+    "prune_json",
+    "status_json",
+    "verify_json",
 ]
 
 Command = Callable[[argparse.Namespace, Console], Coroutine[Any, Any, None]]
@@ -140,7 +146,9 @@ def add_commands(commands: Any) -> None:
     status = commands.add_parser(
         "status", help="each environment's newest backup on disk (offline, no key)"
     )
-    status.add_argument("dest", type=Path, metavar="DEST", help="destination root")
+    status.add_argument(
+        "dest", type=Path, metavar="DEST", help="destination root (or one environment folder)"
+    )
     status.add_argument(
         "--max-age",
         type=_duration,
@@ -152,7 +160,9 @@ def add_commands(commands: Any) -> None:
     prune_parser = commands.add_parser(
         "prune", help="delete local backups a retention policy does not keep (offline, no key)"
     )
-    prune_parser.add_argument("dest", type=Path, metavar="DEST", help="destination root")
+    prune_parser.add_argument(
+        "dest", type=Path, metavar="DEST", help="destination root (or one environment folder)"
+    )
     _add_policy_args(prune_parser)
     prune_parser.add_argument(
         "--dry-run", action="store_true", help="say what would be deleted, delete nothing"
@@ -195,6 +205,7 @@ def _age(folder: BackupFolder | None, now: datetime) -> float | None:
 
 
 def verify_json(result: VerifyResult) -> dict[str, Any]:
+    """One folder of ``verify --json`` (API.md section 11: directory, ok, problems)."""
     return {
         "directory": str(result.directory),
         "ok": result.ok,
@@ -209,6 +220,7 @@ def verify_json(result: VerifyResult) -> dict[str, Any]:
 
 
 def status_json(status: EnvironmentStatus, now: datetime, stale: bool | None) -> dict[str, Any]:
+    """One environment of ``status --json``; ``stale`` is None without ``--max-age``."""
     newest_one, verified = status.newest, status.newest_verified
     return {
         "environment_id": str(status.environment_id),
@@ -233,6 +245,7 @@ def status_json(status: EnvironmentStatus, now: datetime, stale: bool | None) ->
 
 
 def prune_json(result: PruneResult, policy: RetentionPolicy) -> dict[str, Any]:
+    """``prune --json``: kept and deleted folders (API.md section 11), and the details."""
     return {
         "kept": [str(p) for p in result.kept],
         "deleted": [str(p) for p in result.deleted],
@@ -264,6 +277,7 @@ def _error(text: str) -> None:
 
 
 async def cmd_verify(args: argparse.Namespace, out: Console) -> None:
+    """``verify PATH``: exit 1 when any folder has a problem, or when there is none."""
     results: list[VerifyResult] = []
     for result in iter_verify(args.path, strict=args.strict):
         results.append(result)
@@ -310,6 +324,8 @@ def _print_status(statuses: Sequence[EnvironmentStatus], now: datetime, out: Con
 
 
 async def cmd_status(args: argparse.Namespace, out: Console) -> None:
+    """``status DEST``: with ``--max-age``, exit 1 when an environment has no fresh,
+    verified backup (or DEST has no environment)."""
     statuses = archive_status(args.dest)
     now = datetime.now(UTC)
     stale: dict[uuid.UUID, bool] = {}
@@ -370,6 +386,7 @@ def _print_prune(result: PruneResult, out: Console) -> None:
 
 
 async def cmd_prune(args: argparse.Namespace, out: Console) -> None:
+    """``prune DEST --keep-…``: exit 1 when a deletion failed, 2 without any rule."""
     policy = _require_policy(args)
     result = prune(args.dest, policy, dry_run=args.dry_run)
     if args.json:
@@ -465,6 +482,8 @@ class PullAftercare:
                 self.errors.append(f"{result.environment_id}: {exc.strerror or exc}")
         for note in self.notes.values():
             print(f"warning: {note}", file=sys.stderr)
+        for error in self.errors:
+            _error(error)
 
     def rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """``pull --json`` rows with what happened after each download."""
@@ -481,9 +500,7 @@ class PullAftercare:
         return rows
 
     def raise_if_failed(self) -> None:
-        """Exit 1 when a prune after the pull failed (each failure printed once)."""
-        for error in self.errors:
-            _error(error)
+        """Exit 1 when a prune after the pull failed (already printed by after_pull)."""
         if self.errors:
             raise Failed
 
@@ -533,8 +550,8 @@ class PullAftercare:
                         pruned_bytes=sum(p.bytes_freed for p in self.prunes.values()),
                     ),
                 )
-            except (OSError, ConfigurationError) as exc:
-                _error(f"cannot write --metrics-file {self.metrics}: {exc}")
+            except OSError as exc:
+                _error(f"cannot write --metrics-file {self.metrics}: {exc.strerror or exc}")
                 code = code or 1
         return code
 
