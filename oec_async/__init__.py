@@ -43,6 +43,18 @@ from oec_async.models import Backup, BackupPage, BackupStatus, BackupType, Downl
 if TYPE_CHECKING:  # imported on first use (below), so that errors and models load fast
     from oec_async import download as download
     from oec_async._client import OECClient
+    from oec_async.archive import (
+        BackupFolder,
+        EnvironmentSummary,
+        PruneResult,
+        RetentionPolicy,
+        VerifyResult,
+        archive_status,
+        inventory,
+        plan_retention,
+        prune,
+        verify_archive,
+    )
     from oec_async.download import (
         BackupDownload,
         BatchProgress,
@@ -59,6 +71,7 @@ __all__ = [
     "AuthenticationError",
     "Backup",
     "BackupDownload",
+    "BackupFolder",
     "BackupPage",
     "BackupStatus",
     "BackupType",
@@ -71,6 +84,7 @@ __all__ = [
     "DownloadOptions",
     "DownloadURLs",
     "DownloadedFile",
+    "EnvironmentSummary",
     "InsufficientSpaceError",
     "IntegrityError",
     "InvalidResponseError",
@@ -82,12 +96,20 @@ __all__ = [
     "PaymentRequiredError",
     "PermissionDeniedError",
     "ProgressEvent",
+    "PruneResult",
     "PullResult",
     "RateLimitError",
+    "RetentionPolicy",
     "ServerError",
     "StorageError",
     "UnprocessableEntityError",
+    "VerifyResult",
     "__version__",
+    "archive_status",
+    "inventory",
+    "plan_retention",
+    "prune",
+    "verify_archive",
 ]
 
 # The client and the downloader pull in aiohttp (most of the import time): they are
@@ -102,6 +124,21 @@ _LAZY = {
     "ProgressEvent": "oec_async.download",
     "PullResult": "oec_async.download",
     "download": None,  # the subpackage itself
+    **dict.fromkeys(
+        (
+            "BackupFolder",
+            "EnvironmentSummary",
+            "PruneResult",
+            "RetentionPolicy",
+            "VerifyResult",
+            "archive_status",
+            "inventory",
+            "plan_retention",
+            "prune",
+            "verify_archive",
+        ),
+        "oec_async.archive",
+    ),
 }
 
 if not TYPE_CHECKING:

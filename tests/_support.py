@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Awaitable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
+from aiohttp import web
 
+from oec_async import OECClient
 from oec_async.download import BackupDownload
+from oec_async.download._folder import Folder
+from oec_async.download._layout import lock_name
+from oec_async.download._lock import FolderLock
 from oec_async.testing import OECSimulator
 
 
@@ -49,6 +57,17 @@ async def within(awaitable: Awaitable[Any], seconds: float = 10.0) -> Any:
         return await awaitable
 
 
+@asynccontextmanager
+async def download_lock_held(folder: Path) -> AsyncIterator[None]:
+    """Hold the downloader's lock of the backup whose folder is ``folder`` (complete or
+    work folder), as a running download would."""
+    backup_id = uuid.UUID(folder.name.removesuffix(".part"))
+    fd = os.open(folder.parent, os.O_RDONLY | os.O_DIRECTORY)
+    with Folder(fd, folder.parent) as env:
+        async with FolderLock(env, lock_name(backup_id)):
+            yield
+
+
 @contextmanager
 def mounted_tmpfs(target: Path, options: str) -> Iterator[Path]:
     """A tmpfs mounted at ``target`` with ``options`` (e.g. ``size=2m`` or ``ro``), or a
@@ -72,3 +91,74 @@ def mounted_tmpfs(target: Path, options: str) -> Iterator[Path]:
         yield target
     finally:
         subprocess.run([umount, "-l", str(target)], capture_output=True, check=False)
+
+
+@attrs.define
+class PingServer:
+    """A stand-in for hc-ping.com on loopback that records what it was sent."""
+
+    base_url: str = ""
+    #: (method, path, query, body) of every request, in order.
+    received: list[tuple[str, str, dict[str, str], str]] = attrs.Factory(list)
+    status: int = 200
+    #: When set, answers wait for it (a service that hangs).
+    hold: asyncio.Event | None = None
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.text()
+        self.received.append((request.method, request.path, dict(request.query), body))
+        if self.hold is not None:
+            await self.hold.wait()
+        return web.Response(status=self.status, text="OK")
+
+    def paths(self) -> list[str]:
+        return [path for _, path, _, _ in self.received]
+
+
+@asynccontextmanager
+async def serve_pings() -> AsyncIterator[PingServer]:
+    server = PingServer()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", server.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    server.base_url = f"http://127.0.0.1:{port}"
+    try:
+        yield server
+    finally:
+        if server.hold is not None:
+            server.hold.set()
+        await runner.cleanup()
+
+
+def environment_with(
+    sim: OECSimulator,
+    created: Sequence[datetime],
+    *,
+    dump_size: int | None = None,
+    filestore_size: int | None = None,
+) -> uuid.UUID:
+    """A new environment whose completed backups were taken at ``created`` (any order)."""
+    env_id = sim.add_environment(
+        statuses=["completed"] * len(created), dump_size=dump_size, filestore_size=filestore_size
+    )
+    ordered = sorted(created, reverse=True)  # the simulator lists newest first
+    for backup, moment in zip(sim.backups(env_id), ordered, strict=True):
+        sim.update_backup(backup.id, created_at=moment)
+    return env_id
+
+
+async def download_all(
+    client: OECClient, sim: OECSimulator, env_id: uuid.UUID, dest: Path
+) -> dict[datetime, Path]:
+    """Download every completed backup of ``env_id``; creation time -> its folder."""
+    folders = {}
+    for backup in sim.backups(env_id):
+        if backup.status == "completed":
+            result = await client.download_backup(backup.id, dest)
+            assert result.verified
+            folders[backup.created_at] = result.directory
+    return folders

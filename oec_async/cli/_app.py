@@ -21,20 +21,21 @@ from oec_async._client import OECClient
 from oec_async._config import MAX_EXPIRES_IN, MIN_EXPIRES_IN, coerce_uuid
 from oec_async._redact import redact_text
 from oec_async._version import __version__
-from oec_async.cli._pull import Failed, report_pull, run_pull
+from oec_async.cli import _archive
+from oec_async.cli._exit import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Failed
+from oec_async.cli._pull import report_pull, run_pull
 from oec_async.cli._render import (
     backup_rows,
     download_json,
     make_progress_view,
     print_backups,
     print_json,
+    result_json,
 )
 from oec_async.download import DownloadOptions
 from oec_async.errors import ConfigurationError, OECError
 
 __all__ = ["build_parser", "main"]
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _add_connection_args(parser: argparse.ArgumentParser) -> None:
@@ -161,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--concurrency", type=_positive_int, default=4, help="environments at once (default 4)"
     )
     _add_download_args(pull)
+    _archive.add_pull_args(pull)
     _add_output_args(pull)
     _add_connection_args(pull)
 
@@ -173,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--environments", type=_positive_int, default=6)
     demo.add_argument("--seed", type=int, default=7)
     _add_output_args(demo)
+
+    _archive.add_commands(commands)
 
     simulate = commands.add_parser("simulate", help="run the platform simulator on loopback")
     simulate.add_argument("--port", type=int, default=0, help="API port (default: any free)")
@@ -285,22 +289,26 @@ async def _cmd_download(args: argparse.Namespace, out: Console) -> None:
 
 
 async def _cmd_pull(args: argparse.Namespace, out: Console) -> None:
-    env_ids = list(args.env_ids)
-    if args.from_file is not None:
-        env_ids += _read_env_file(args.from_file)
-    if not env_ids:
-        raise ConfigurationError("no environment ids: give ENV_ID arguments or --from-file")
-    ids = [coerce_uuid(value, "ENV_ID") for value in env_ids]
-    async with _client(args) as client:
-        results = await run_pull(
-            client,
-            ids,
-            args.dest,
-            concurrency=args.concurrency,
-            options=_options(args),
-            quiet=args.quiet or args.json,
-        )
-    report_pull(results, args, out)
+    # Latest pointers, --keep-* prune, --report, --metrics-file and --ping-url.
+    async with _archive.PullAftercare(args) as aftercare:
+        env_ids = list(args.env_ids)
+        if args.from_file is not None:
+            env_ids += _read_env_file(args.from_file)
+        if not env_ids:
+            raise ConfigurationError("no environment ids: give ENV_ID arguments or --from-file")
+        ids = [coerce_uuid(value, "ENV_ID") for value in env_ids]
+        async with _client(args) as client:
+            results = await run_pull(
+                client,
+                ids,
+                args.dest,
+                concurrency=args.concurrency,
+                options=_options(args),
+                quiet=args.quiet or args.json,
+            )
+        await aftercare.after_pull(results)
+        report_pull(results, args, out, aftercare.rows([result_json(r) for r in results]))
+        aftercare.raise_if_failed()
 
 
 async def _cmd_demo(args: argparse.Namespace, out: Console) -> None:
@@ -346,6 +354,7 @@ _COMMANDS = {
     "pull": _cmd_pull,
     "demo": _cmd_demo,
     "simulate": _cmd_simulate,
+    **_archive.COMMANDS,
 }
 
 

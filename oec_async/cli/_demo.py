@@ -18,7 +18,8 @@ from rich.console import Console
 
 from oec_async._client import OECClient
 from oec_async._redact import redact_url
-from oec_async.cli._pull import Failed, report_pull, run_pull
+from oec_async.cli._exit import Failed
+from oec_async.cli._pull import report_pull, run_pull
 from oec_async.cli._render import format_size, print_backups
 from oec_async.download import DownloadOptions
 from oec_async.errors import IntegrityError

@@ -11,14 +11,11 @@ from typing import Any
 from rich.console import Console
 
 from oec_async._client import OECClient
+from oec_async.cli._exit import Failed
 from oec_async.cli._render import make_progress_view, print_json, print_summary, result_json
 from oec_async.download import DownloadOptions, PullResult
 
-__all__ = ["Failed", "report_pull", "run_pull"]
-
-
-class Failed(Exception):
-    """A command finished, but not everything succeeded (exit 1, already reported)."""
+__all__ = ["report_pull", "run_pull"]
 
 
 async def run_pull(
@@ -44,9 +41,16 @@ async def run_pull(
         view.close()
 
 
-def report_pull(results: Sequence[PullResult], args: argparse.Namespace, out: Console) -> None:
+def report_pull(
+    results: Sequence[PullResult],
+    args: argparse.Namespace,
+    out: Console,
+    rows: list[dict[str, Any]] | None = None,
+) -> None:
+    """The summary table (or ``--json`` rows), then one error line per failure; raises
+    :class:`~oec_async.cli._exit.Failed` if anything failed."""
     if args.json:
-        print_json([result_json(r) for r in results])
+        print_json(rows if rows is not None else [result_json(r) for r in results])
     else:
         print_summary(results, out)
     if not all(r.ok for r in results):

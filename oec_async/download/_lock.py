@@ -53,19 +53,26 @@ class FolderLock:
         pid = data.decode(errors="replace").strip() if data else ""
         return f"process {pid}" if pid.isdigit() else "another process"
 
+    def try_acquire(self) -> bool:
+        """Take the lock if nobody holds it (never waits); True if taken."""
+        fd = self._try_once()
+        if fd is None:
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return True
+
     async def acquire(self) -> None:
         """Take the lock, waiting up to ``timeout`` seconds for another holder."""
         deadline = time.monotonic() + self.timeout
-        while (fd := self._try_once()) is None:
+        while not self.try_acquire():
             if time.monotonic() >= deadline:
                 raise DownloadLockedError(
                     f"{self._holder()} is already downloading this backup into "
                     f"{self.folder.path} (wait for it, or pass lock_timeout= to wait here)"
                 )
             await asyncio.sleep(_POLL)
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._fd = fd
 
     def release(self) -> None:
         """Remove the lock file and let go (no-op if not held)."""

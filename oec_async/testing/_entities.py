@@ -273,6 +273,7 @@ _BACKUP_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "file_names": Mapping,
     "dump_size": int,
     "filestore_size": int,
+    "created_at": datetime,
 }
 EDITABLE_BACKUP_FIELDS = frozenset(_BACKUP_FIELD_TYPES)
 #: Of those, the ones that change the stored files (so the files are made again).

@@ -42,6 +42,17 @@ PROMISED = {
     "DownloadOptions",
     "ProgressEvent",
     "NoCompletedBackupError",
+    # Section 11: the local archive, for apps that do what verify/status/prune do.
+    "verify_archive",
+    "VerifyResult",
+    "inventory",
+    "archive_status",
+    "BackupFolder",
+    "EnvironmentSummary",
+    "plan_retention",
+    "RetentionPolicy",
+    "prune",
+    "PruneResult",
 }
 
 
