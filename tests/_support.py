@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
@@ -55,6 +56,19 @@ async def within(awaitable: Awaitable[Any], seconds: float = 10.0) -> Any:
     """Await with a deadline, so that a regression fails the test instead of hanging it."""
     async with asyncio.timeout(seconds):
         return await awaitable
+
+
+@contextlib.contextmanager
+def loop_errors_collected() -> Iterator[list[dict[str, Any]]]:
+    """What the event loop would report (an unretrieved task error, say), collected."""
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: errors.append(context))
+    try:
+        yield errors
+    finally:
+        loop.set_exception_handler(previous)
 
 
 @asynccontextmanager

@@ -8,6 +8,7 @@ range of a segmented file ask through it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -73,18 +74,24 @@ class Requester:
 
     @contextlib.asynccontextmanager
     async def open(self, ask: Ask) -> AsyncIterator[tuple[aiohttp.ClientResponse, Body]]:
-        """The response and its judged body; raises the signal of any other decision."""
+        """The response and its judged body; raises the signal of any other decision.
+
+        The response headers must arrive within the idle timeout *in all*: a server that
+        drips one header line at a time resets a read timeout forever, never this one.
+        """
         url, generation = await self.urls.get(self.artifact)
         headers = self._headers(url, ask)
         on_api = "Authorization" in headers
-        async with self.session.get(
-            url,
-            headers=headers,
-            timeout=self.timeout,
-            ssl=self.settings.ssl,
-            # The key rides on API-origin requests: never let a redirect carry it away.
-            allow_redirects=not on_api,
-        ) as resp:
+        async with asyncio.timeout(self.settings.idle_timeout):
+            resp = await self.session.get(
+                url,
+                headers=headers,
+                timeout=self.timeout,
+                ssl=self.settings.ssl,
+                # The key rides on API-origin requests: never let a redirect carry it away.
+                allow_redirects=not on_api,
+            )
+        try:
             logger.debug(
                 "GET %s [%s] -> %d",
                 redact_url(str(resp.url)),
@@ -96,6 +103,8 @@ class Requester:
                 yield resp, decision
                 return
             await self._refuse(decision, generation, url, on_api)
+        finally:
+            resp.release()
 
     async def _refuse(
         self, decision: Restart | Refresh | Retry | Fail, generation: int, url: str, on_api: bool

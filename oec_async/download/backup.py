@@ -417,10 +417,11 @@ class _BackupJob:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending)
-        for task in tasks.values():
-            # The manifest's own error explains the others' "manifest unavailable".
-            if not task.cancelled() and (error := task.exception()) is not None:
-                raise error
+        # Every error is retrieved (two transfers may fail at once); the first is raised:
+        # the manifest's own error explains the others' "manifest unavailable".
+        errors = [t.exception() for t in tasks.values() if not t.cancelled()]
+        if (error := next((e for e in errors if e is not None), None)) is not None:
+            raise error
         return {artifact: task.result() for artifact, task in tasks.items()}
 
     def _manifest_done(self, task: asyncio.Task[DownloadedFile]) -> None:

@@ -21,7 +21,7 @@ from email.utils import formatdate
 
 from aiohttp import web
 
-from oec_async.testing._api_base import API_PREFIX, APIProblem, set_caller
+from oec_async.testing._api_base import API_PREFIX, RECORD_KEY, APIProblem, set_caller
 from oec_async.testing._errors import DEFAULT_CODES, ErrorShape, error_body, natural_shape
 from oec_async.testing._faults import APIFault
 from oec_async.testing._keys import SimKey
@@ -112,6 +112,7 @@ def build_api_app(state: SimulatorState) -> web.Application:
         now = time.time()
         settings = state.settings
         record = state.log.record("api", request, window_seconds=settings.rate_window)
+        request[RECORD_KEY] = record
         key = identify(request)
         record.key_id = key.name if key is not None else None
         usage: Usage | None = None
@@ -142,7 +143,7 @@ def build_api_app(state: SimulatorState) -> web.Application:
             response = await handler(request)
             if rule is not None and rule.disconnect == "after":
                 return hang_up(request, record)
-            if usage is not None and settings.rate_headers_on_success:
+            if usage is not None and settings.rate_headers_on_success and not response.prepared:
                 response.headers.update(usage.headers())
         except APIProblem as err:
             response = error_response(err)

@@ -13,10 +13,12 @@ from aiohttp import web
 from oec_async.testing._entities import SimBackup, SimEnvironment, SimProject
 from oec_async.testing._errors import DEFAULT_CODES, ErrorShape
 from oec_async.testing._keys import SimKey
+from oec_async.testing._records import RequestRecord
 from oec_async.testing._state import SimulatorState
 
 __all__ = [
     "API_PREFIX",
+    "RECORD_KEY",
     "APIProblem",
     "caller",
     "find_backup",
@@ -32,6 +34,14 @@ API_PREFIX = "/api/public/v1"
 # The middleware and the route run in one task: the key it authenticated travels in a
 # context variable (request storage would need aiohttp's RequestKey, new in 3.14).
 _CALLER: contextvars.ContextVar[SimKey] = contextvars.ContextVar("oec_sim_caller")
+
+
+#: Where the middleware leaves a request's log record for the handler (``request[...]``).
+RECORD_KEY: Any = (
+    web.RequestKey("oec_async.record", RequestRecord)
+    if hasattr(web, "RequestKey")  # aiohttp >= 3.12 warns about plain string keys
+    else "oec_async.record"
+)
 
 
 class APIProblem(Exception):

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from oec_async.testing._api_base import (
     API_PREFIX,
+    RECORD_KEY,
     APIProblem,
     caller,
     find_backup,
@@ -22,6 +23,7 @@ from oec_async.testing._api_base import (
 from oec_async.testing._entities import ARTIFACTS, BACKUP_TYPES
 from oec_async.testing._jobs import BackupOrder, history_task_json
 from oec_async.testing._state import SimulatorState
+from oec_async.testing._storage import ObjectServer
 
 __all__ = ["add_backup_routes", "read_backup_order"]
 
@@ -65,6 +67,7 @@ def read_backup_order(raw: bytes) -> BackupOrder:
 
 def add_backup_routes(app: web.Application, state: SimulatorState) -> None:
     """Register the backup and task routes on ``app``."""
+    objects = ObjectServer(state)
 
     def poll() -> None:
         """A poll of a backup or task moves the simulated clock on, when asked to."""
@@ -114,7 +117,13 @@ def add_backup_routes(app: web.Application, state: SimulatorState) -> None:
             "filestore": backup.has_filestore,
             "manifest": backup.has_manifest,
         }
-        issued = state.presign(backup, ttl, [a for a in ARTIFACTS if present[a]])
+        wanted = [a for a in ARTIFACTS if present[a]]
+        streaming = state.settings.downloads_through_api
+        if streaming:  # the API streams the files itself, behind the key
+            base = f"{state.origins.api}{API_PREFIX}/backups/{backup.id}/files"
+            issued = {a: f"{base}/{backup.file_names[a]}" for a in wanted}
+        else:
+            issued = state.presign(backup, ttl, wanted)
         return web.json_response(
             {
                 "backup_id": str(backup.id),
@@ -123,9 +132,18 @@ def add_backup_routes(app: web.Application, state: SimulatorState) -> None:
                 "manifest_url": issued.get("manifest"),
                 "expires_in": int(ttl) if ttl >= 1 else ttl,
                 "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + ttl)),
-                "use_streaming": False,
+                "use_streaming": streaming,
             }
         )
+
+    async def backup_file(request: web.Request) -> web.StreamResponse:
+        """``GET /backups/{id}/files/{name}``: a file streamed by the API itself."""
+        backup = find_backup(state, request)
+        name = request.match_info["name"]
+        artifact = next((a for a, n in backup.file_names.items() if n == name), None)
+        if artifact is None or backup.status != "completed":
+            raise APIProblem(404, "File not found")
+        return await objects.serve(request, request[RECORD_KEY], backup, artifact)
 
     async def create_backup(request: web.Request) -> web.Response:
         if caller().scope == "ro":
@@ -189,4 +207,5 @@ def add_backup_routes(app: web.Application, state: SimulatorState) -> None:
     app.router.add_post(API_PREFIX + "/environments/{env_id}/backups", create_backup)
     app.router.add_get(API_PREFIX + "/backups/{backup_id}", get_backup)
     app.router.add_get(API_PREFIX + "/backups/{backup_id}/download", download)
+    app.router.add_get(API_PREFIX + "/backups/{backup_id}/files/{name}", backup_file)
     app.router.add_get(API_PREFIX + "/deployments/{task_id}", get_deployment)

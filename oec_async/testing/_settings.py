@@ -131,6 +131,11 @@ class SimulatorSettings:
             own storage (e.g. an nginx serving the same folder).
         url_signer: presign with this function instead (``(backup, artifact, ttl) ->
             url``), e.g. against a real S3 server the test filled.
+        storage_validators: storage sends ``ETag`` and ``Last-Modified`` (False: neither,
+            as some storage does; ``If-Range`` then never matches).
+        downloads_through_api: the download endpoint answers ``use_streaming: true`` with
+            URLs on the API's own origin (``/backups/{id}/files/{artifact}``), which need
+            the API key, instead of presigned storage URLs.
     """
 
     read_limit: int | None = attrs.field(default=120, validator=_optional_positive(int))
@@ -158,6 +163,8 @@ class SimulatorSettings:
     expiry_style: Literal["s3", "gcs"] = attrs.field(default="s3", validator=_one_of("s3", "gcs"))
     storage_public_url: str | None = attrs.field(default=None, validator=_optional_text)
     url_signer: URLSigner | None = attrs.field(default=None, validator=_optional_callable, eq=False)
+    storage_validators: bool = attrs.field(default=True, validator=_boolean)
+    downloads_through_api: bool = attrs.field(default=False, validator=_boolean)
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

@@ -15,12 +15,13 @@ from email.utils import parsedate_to_datetime
 
 from aiohttp import web
 
+from oec_async.testing._entities import SimBackup
 from oec_async.testing._faults import StreamFault
 from oec_async.testing._files import StoredObject
 from oec_async.testing._records import RequestRecord
 from oec_async.testing._state import SimulatorState
 
-__all__ = ["build_storage_app"]
+__all__ = ["ObjectServer", "build_storage_app"]
 
 _CHUNK = 256 * 1024
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
@@ -47,9 +48,197 @@ def _if_range_holds(value: str, obj: StoredObject) -> bool:
         return False
 
 
+class ObjectServer:
+    """Serves a stored object's bytes as S3 would (ranges, validators, the storage and
+    stream faults): for the presigned storage origins, and for the API's own download
+    route (``downloads_through_api``)."""
+
+    def __init__(self, state: SimulatorState) -> None:
+        self.state = state
+
+    def _status_fault(
+        self, backup_id: uuid.UUID, artifact: str, request: web.Request
+    ) -> tuple[web.Response | None, bool, bool]:
+        """A redirect or error answer if a storage rule says so, and the range switches."""
+        ignore_range = wrong_range = False
+        for rule in self.state.rules.storage_rules(backup_id, artifact):
+            if rule.redirect:
+                rule.fire()
+                target = f"{self.state.origins.alt_storage}{request.path_qs}"
+                return web.Response(status=307, headers={"Location": target}), False, False
+            if rule.ignore_range:
+                ignore_range = True
+                rule.fire()
+            elif rule.wrong_range:
+                wrong_range = "Range" in request.headers
+                if wrong_range:
+                    rule.fire()
+            else:
+                rule.fire()
+                headers = {"Retry-After": f"{rule.retry_after:g}"} if rule.retry_after else {}
+                response = _xml_error(rule.status, "ServiceUnavailable", "Please reduce your rate.")
+                response.headers.update(headers)
+                return response, False, False
+        return None, ignore_range, wrong_range
+
+    def _validators(self, obj: StoredObject) -> dict[str, str]:
+        if not self.state.settings.storage_validators:
+            return {}  # storage that sends neither ETag nor Last-Modified
+        return {"ETag": obj.etag, "Last-Modified": obj.last_modified_http}
+
+    def _if_range_holds(self, value: str, obj: StoredObject) -> bool:
+        # Without validators nothing can match: the whole object is sent (RFC 9110).
+        return self.state.settings.storage_validators and _if_range_holds(value, obj)
+
+    async def serve(
+        self, request: web.Request, record: RequestRecord, backup: SimBackup, artifact: str
+    ) -> web.StreamResponse:
+        """The object's bytes (or the range asked for), with the faults configured."""
+        record.backup_id, record.artifact = backup.id, artifact
+        refusal, ignore_range, wrong_range = self._status_fault(backup.id, artifact, request)
+        if refusal is not None:
+            return refusal
+        obj = self.state.objects(backup)[artifact]
+        start, end, status = 0, obj.size, 200
+        range_header = request.headers.get("Range")
+        if_range = request.headers.get("If-Range")
+        if (
+            range_header
+            and not ignore_range
+            and (if_range is None or self._if_range_holds(if_range, obj))
+        ):
+            match = _RANGE.match(range_header.strip())
+            if match:
+                first = int(match.group(1))
+                last = int(match.group(2)) if match.group(2) else obj.size - 1
+                if first >= obj.size or last < first:
+                    return web.Response(
+                        status=416,
+                        headers={"Content-Range": f"bytes */{obj.size}", **self._validators(obj)},
+                    )
+                start, end, status = first, min(last + 1, obj.size), 206
+        faults = self.state.rules.stream_rules(backup.id, artifact)
+        return await self._stream(request, record, obj, (start, end, status), faults, wrong_range)
+
+    async def _stream(
+        self,
+        request: web.Request,
+        record: RequestRecord,
+        obj: StoredObject,
+        span: tuple[int, int, int],
+        stream_rules: list[StreamFault],
+        wrong_range: bool,
+    ) -> web.StreamResponse:
+        start, end, status = span
+        length = end - start
+        declared = length
+        padding = 0
+        for fault in stream_rules:
+            if fault.kind == "short_body" and end == obj.size:
+                fault.fire()
+                end -= fault.amount
+                length = declared = end - start
+            elif fault.kind == "lie_length":
+                fault.fire()
+                declared = length + fault.amount
+            elif fault.kind == "long_body" and end == obj.size:
+                fault.fire()
+                padding = fault.amount
+                length = declared = length + padding
+
+        stream = web.StreamResponse(status=status)
+        stream.headers.update(
+            {
+                "Accept-Ranges": "bytes",
+                **self._validators(obj),
+                "Content-Type": "application/octet-stream",
+                "Content-Length": str(declared),
+            }
+        )
+        if status == 206:
+            shown = start + 1 if wrong_range else start
+            stream.headers["Content-Range"] = f"bytes {shown}-{end - 1}/{obj.size}"
+        record.range = request.headers.get("Range")
+        record.status = status  # known now; the body may take a while
+        await stream.prepare(request)
+        await self._send_body(request, stream, record, obj, start, end, stream_rules)
+        if padding and request.transport is not None and not request.transport.is_closing():
+            await stream.write(b"\xa5" * padding)  # bytes the object does not have
+        if declared != length:  # promised more than we sent: the connection just ends
+            _hang_up(request)
+        return stream
+
+    async def _send_body(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        record: RequestRecord,
+        obj: StoredObject,
+        start: int,
+        end: int,
+        rules: list[StreamFault],
+    ) -> None:
+        state = self.state
+        cuts = sorted(
+            (r for r in rules if r.kind in _CUT_KINDS and start <= r.offset < end),
+            key=lambda r: r.offset,
+        )
+        corrupt = [r for r in rules if r.kind == "corrupt" and start <= r.offset < end]
+        position = start
+        with obj.path.open("rb") as handle:
+            handle.seek(start)
+            while position < end:
+                if request.transport is None or request.transport.is_closing():
+                    return  # the client hung up: stop, as a real server would
+                limit = min(end, position + _CHUNK)
+                cut = cuts[0] if cuts and cuts[0].offset < limit else None
+                if cut is not None:
+                    limit = cut.offset
+                data = handle.read(limit - position)
+                if corrupt:
+                    data = _apply_corruption(data, position, corrupt)
+                if data:
+                    try:
+                        await response.write(data)
+                    except ConnectionError:
+                        return  # the client went away
+                    position += len(data)
+                    record.bytes_sent += len(data)
+                    state.log.count_bytes(record, len(data))
+                    bandwidth = state.settings.bandwidth
+                    if bandwidth:  # per-connection cap, as object stores have
+                        await asyncio.sleep(len(data) / bandwidth)
+                if cut is not None:
+                    cuts.pop(0)
+                    cut.fire()
+                    if cut.kind == "stall":
+                        await state.rules.wait_released(cut.seconds)
+                        continue
+                    if cut.kind == "expire":
+                        state.signing.expire_all()
+                    _hang_up(request)
+                    return
+
+
+def _apply_corruption(data: bytes, position: int, rules: list[StreamFault]) -> bytes:
+    mutable: bytearray | None = None
+    for rule in rules:
+        if position <= rule.offset < position + len(data):
+            mutable = mutable or bytearray(data)
+            mutable[rule.offset - position] ^= 0xFF
+            rule.fire()
+    return bytes(mutable) if mutable is not None else data
+
+
+def _hang_up(request: web.Request) -> None:
+    if request.transport is not None:
+        request.transport.abort()  # no FIN courtesy: the body simply stops
+
+
 def build_storage_app(state: SimulatorState, *, origin_name: str = "storage") -> web.Application:
     """Serves ``/bucket/<env>/<backup>/<file>?<signature>`` from the simulator's disk."""
     log = state.log
+    objects = ObjectServer(state)
 
     async def serve(request: web.Request) -> web.StreamResponse:
         record = log.record(origin_name, request, window_seconds=state.settings.rate_window)
@@ -79,149 +268,7 @@ def build_storage_app(state: SimulatorState, *, origin_name: str = "storage") ->
                 "SignatureDoesNotMatch",
                 "The request signature we calculated does not match the signature you provided.",
             )
-
-        rules = state.rules.storage_rules(backup.id, artifact)
-        ignore_range = wrong_range = False
-        for rule in rules:
-            if rule.redirect:
-                rule.fire()
-                target = f"{state.origins.alt_storage}{request.path_qs}"
-                return web.Response(status=307, headers={"Location": target})
-            if rule.ignore_range:
-                ignore_range = True
-                rule.fire()
-            elif rule.wrong_range:
-                wrong_range = "Range" in request.headers
-                if wrong_range:
-                    rule.fire()
-            else:
-                rule.fire()
-                headers = {"Retry-After": f"{rule.retry_after:g}"} if rule.retry_after else {}
-                response = _xml_error(rule.status, "ServiceUnavailable", "Please reduce your rate.")
-                response.headers.update(headers)
-                return response
-
-        obj = state.objects(backup)[artifact]
-        start, end, status = 0, obj.size, 200
-        range_header = request.headers.get("Range")
-        if_range = request.headers.get("If-Range")
-        if (
-            range_header
-            and not ignore_range
-            and (if_range is None or _if_range_holds(if_range, obj))
-        ):
-            match = _RANGE.match(range_header.strip())
-            if match:
-                first = int(match.group(1))
-                last = int(match.group(2)) if match.group(2) else obj.size - 1
-                if first >= obj.size or last < first:
-                    return web.Response(
-                        status=416,
-                        headers={"Content-Range": f"bytes */{obj.size}", "ETag": obj.etag},
-                    )
-                start, end, status = first, min(last + 1, obj.size), 206
-
-        stream_rules = state.rules.stream_rules(backup.id, artifact)
-        length = end - start
-        declared = length
-        padding = 0
-        for fault in stream_rules:
-            if fault.kind == "short_body" and end == obj.size:
-                fault.fire()
-                end -= fault.amount
-                length = declared = end - start
-            elif fault.kind == "lie_length":
-                fault.fire()
-                declared = length + fault.amount
-            elif fault.kind == "long_body" and end == obj.size:
-                fault.fire()
-                padding = fault.amount
-                length = declared = length + padding
-
-        stream = web.StreamResponse(status=status)
-        stream.headers.update(
-            {
-                "Accept-Ranges": "bytes",
-                "ETag": obj.etag,
-                "Last-Modified": obj.last_modified_http,
-                "Content-Type": "application/octet-stream",
-                "Content-Length": str(declared),
-            }
-        )
-        if status == 206:
-            shown = start + 1 if wrong_range else start
-            stream.headers["Content-Range"] = f"bytes {shown}-{end - 1}/{obj.size}"
-        record.range = range_header
-        record.status = status  # known now; the body may take a while
-        await stream.prepare(request)
-        await _send_body(request, stream, record, obj, start, end, stream_rules)
-        if padding and request.transport is not None and not request.transport.is_closing():
-            await stream.write(b"\xa5" * padding)  # bytes the object does not have
-        if declared != length:  # promised more than we sent: the connection just ends
-            _hang_up(request)
-        return stream
-
-    async def _send_body(
-        request: web.Request,
-        response: web.StreamResponse,
-        record: RequestRecord,
-        obj: StoredObject,
-        start: int,
-        end: int,
-        rules: list[StreamFault],
-    ) -> None:
-        cuts = sorted(
-            (r for r in rules if r.kind in _CUT_KINDS and start <= r.offset < end),
-            key=lambda r: r.offset,
-        )
-        corrupt = [r for r in rules if r.kind == "corrupt" and start <= r.offset < end]
-        position = start
-        with obj.path.open("rb") as handle:
-            handle.seek(start)
-            while position < end:
-                if request.transport is None or request.transport.is_closing():
-                    return  # the client hung up: stop, as a real server would
-                limit = min(end, position + _CHUNK)
-                cut = cuts[0] if cuts and cuts[0].offset < limit else None
-                if cut is not None:
-                    limit = cut.offset
-                data = handle.read(limit - position)
-                if corrupt:
-                    data = _apply_corruption(data, position, corrupt)
-                if data:
-                    try:
-                        await response.write(data)
-                    except ConnectionError:
-                        return  # the client went away
-                    position += len(data)
-                    record.bytes_sent += len(data)
-                    log.count_bytes(record, len(data))
-                    bandwidth = state.settings.bandwidth
-                    if bandwidth:  # per-connection cap, as object stores have
-                        await asyncio.sleep(len(data) / bandwidth)
-                if cut is not None:
-                    cuts.pop(0)
-                    cut.fire()
-                    if cut.kind == "stall":
-                        await state.rules.wait_released(cut.seconds)
-                        continue
-                    if cut.kind == "expire":
-                        state.signing.expire_all()
-                    _hang_up(request)
-                    return
-
-    def _apply_corruption(data: bytes, position: int, rules: list[StreamFault]) -> bytes:
-        mutable: bytearray | None = None
-        for rule in rules:
-            if position <= rule.offset < position + len(data):
-                mutable = mutable or bytearray(data)
-                mutable[rule.offset - position] ^= 0xFF
-                rule.fire()
-        return bytes(mutable) if mutable is not None else data
-
-    def _hang_up(request: web.Request) -> None:
-        if request.transport is not None:
-            request.transport.abort()  # no FIN courtesy: the body simply stops
+        return await objects.serve(request, record, backup, artifact)
 
     app = web.Application()
     app.router.add_get("/{key:.+}", serve)

@@ -9,11 +9,9 @@ EBADF and asyncio reported "Task exception was never retrieved".
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import random
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ import pytest
 
 from oec_async import OECClient
 from oec_async.testing import OECSimulator, SimulatorFactory
-from tests._support import completed_backup, stored_bytes, work_folder_of
+from tests._support import completed_backup, loop_errors_collected, stored_bytes, work_folder_of
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -30,19 +28,6 @@ MiB = 1024 * KiB
 @pytest.fixture
 async def cancel_sim(oec_simulator_factory: SimulatorFactory) -> OECSimulator:
     return await oec_simulator_factory(seed=694491, dump_size=2 * MiB)
-
-
-@contextlib.contextmanager
-def loop_errors_collected() -> Iterator[list[dict[str, Any]]]:
-    """What the event loop would report (an unretrieved task error, say), collected."""
-    loop = asyncio.get_running_loop()
-    errors: list[dict[str, Any]] = []
-    previous = loop.get_exception_handler()
-    loop.set_exception_handler(lambda _, context: errors.append(context))
-    try:
-        yield errors
-    finally:
-        loop.set_exception_handler(previous)
 
 
 async def cancel_when_served(

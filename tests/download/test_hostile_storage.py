@@ -6,13 +6,17 @@ are in test_download_resume.py and test_download_safety.py.)
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
 import uuid
 from pathlib import Path
 
 import pytest
 
-from oec_async import IntegrityError, OECClient
-from oec_async.testing import OECSimulator, SimulatorFactory
+from oec_async import DownloadError, IntegrityError, OECClient
+from oec_async.testing import OECSimulator, SimulatorFactory, SimulatorSettings
+from tests._support import loop_errors_collected, within
 
 KiB = 1024
 
@@ -73,3 +77,37 @@ async def test_content_length_longer_than_the_object_every_time_is_an_integrity_
     dump = final_dump(lying_sim, tmp_path, backup_id)
     assert not dump.exists()
     assert not dump.with_name("dump.sql.part").exists()
+
+
+async def test_storage_that_drips_its_headers_is_a_stall_not_a_hang(tmp_path: Path) -> None:
+    """One header line every 0.2 s resets a read timeout forever: the headers as a whole
+    must arrive within the timeout (issue: dripped response headers never time out)."""
+
+    async def drip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\n")
+            for line in range(1000):
+                writer.write(f"X-Drip-{line}: x\r\n".encode())
+                await writer.drain()
+                await asyncio.sleep(0.2)
+        writer.close()
+
+    server = await asyncio.start_server(drip, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = SimulatorSettings(url_signer=lambda b, a, ttl: f"http://127.0.0.1:{port}/{a}")
+    try:
+        async with (
+            OECSimulator(seed=3, settings=settings) as sim,
+            OECClient(sim.api_key, sim.base_url, timeout=1.0) as client,
+        ):
+            backup_id = sim.latest_completed(sim.environment_ids[0]).id
+            with loop_errors_collected() as loop_errors:
+                with pytest.raises(DownloadError, match="stalled"):
+                    await within(client.download_backup(backup_id, tmp_path, retries=0), 10)
+                gc.collect()  # an unretrieved task error is reported when it is collected
+                await asyncio.sleep(0)
+            assert loop_errors == []  # two transfers failing at once: both retrieved
+    finally:
+        server.close()
+        await server.wait_closed()

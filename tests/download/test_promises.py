@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from oec_async import (
+    AuthenticationError,
     BadRequestError,
     ConfigurationError,
     DownloadError,
@@ -604,3 +605,81 @@ async def test_segment_progress_is_on_record_while_one_range_is_stalled(
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         seg_sim.faults.release_stalls()
+
+
+# -- 4. without a validator, only a checksum may vouch for a continued file ---------------
+
+
+async def test_storage_without_validators_never_splices_a_changed_object_into_a_partial(
+    sim: OECSimulator, client: OECClient, tmp_path: Path
+) -> None:
+    """No ETag, no Last-Modified and a sizes-only manifest: nothing could tell old head +
+    new tail from the object, so an interrupted file starts again from zero."""
+    sim.configure(storage_validators=False)
+    backup_id = completed_backup(sim)
+    sim.update_backup(backup_id, manifest_variant="no_checksums")
+    sim.faults.drop_after(100 * KiB, artifact="database")
+    changed: list[bool] = []
+
+    def replace_the_object_while_the_dump_waits(event: ProgressEvent) -> None:
+        if event.artifact == "database" and event.kind == "retry" and not changed:
+            sim.change_object(backup_id)  # same size, other bytes
+            changed.append(True)
+
+    result = await client.download_backup(
+        backup_id, tmp_path, progress=replace_the_object_while_the_dump_waits
+    )
+
+    assert changed
+    assert result.database is not None
+    assert result.database.path.read_bytes() == stored_bytes(sim, backup_id, "database")
+
+
+async def test_storage_without_validators_resumes_when_a_checksum_will_verify_the_whole_file(
+    sim: OECSimulator, client: OECClient, tmp_path: Path
+) -> None:
+    sim.configure(storage_validators=False)
+    backup_id = completed_backup(sim)
+    sim.faults.drop_after(100 * KiB, artifact="database")
+
+    result = await client.download_backup(backup_id, tmp_path)
+
+    ranged = [r for r in sim.storage_requests("database") if r.range is not None]
+    assert ranged
+    assert all("If-Range" not in r.headers for r in ranged)
+    assert result.database is not None
+    assert result.database.verified
+    assert result.database.path.read_bytes() == stored_bytes(sim, backup_id, "database")
+
+
+# -- 18. downloads the API streams itself (use_streaming) -----------------------------------
+
+
+async def test_downloads_streamed_by_the_api_carry_the_key_to_the_api_and_nowhere_else(
+    sim: OECSimulator, client: OECClient, tmp_path: Path
+) -> None:
+    sim.configure(downloads_through_api=True)
+    backup_id = completed_backup(sim)
+
+    result = await client.download_backup(backup_id, tmp_path)
+
+    assert result.verified
+    for file in result.files:
+        assert file.path.read_bytes() == stored_bytes(sim, backup_id, file.artifact)
+    streamed = sim.api_requests("/files/")
+    assert len(streamed) == 3
+    assert all(r.headers.get("Authorization") == f"Bearer {sim.api_key}" for r in streamed)
+    assert sim.storage_requests() == []
+
+
+async def test_a_refused_key_on_a_download_the_api_streams_is_reported_as_what_it_is(
+    sim: OECSimulator, client: OECClient, tmp_path: Path
+) -> None:
+    sim.configure(downloads_through_api=True)
+    backup_id = completed_backup(sim)
+    sim.faults.api_errors(401, code="key_expired", path_contains="/files/", times=None)
+
+    with pytest.raises(AuthenticationError):
+        await client.download_backup(backup_id, tmp_path)
+
+    assert len(sim.api_requests("/download")) == 1  # no renewal loop: the key was refused
