@@ -17,7 +17,11 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 import aiohttp
 
 from oec_async._config import (
+    check_count,
     check_expires_in,
+    check_seconds,
+    check_ssl,
+    check_text,
     coerce_uuid,
     resolve_api_key,
     resolve_base_url,
@@ -101,21 +105,24 @@ class OECClient:
     ) -> None:
         self._api_key = resolve_api_key(api_key)
         self.base_url = resolve_base_url(base_url)
-        if timeout <= 0 or connect_timeout <= 0:
-            raise ConfigurationError("timeout and connect_timeout must be positive")
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ConfigurationError("max_retries must be an integer >= 0")
-        if requests_per_minute is not None and requests_per_minute < 1:
-            raise ConfigurationError("requests_per_minute must be >= 1, or None for no pacing")
-        if rate_limit_period <= 0:
-            raise ConfigurationError("rate_limit_period must be positive")
-        if max_connections < 1 or max_connections_per_host < 1:
-            raise ConfigurationError("max_connections and max_connections_per_host must be >= 1")
-        self.timeout = float(timeout)
-        self.connect_timeout = float(connect_timeout)
-        self.max_retries = max_retries
-        self.max_connections = max_connections
-        self.max_connections_per_host = max_connections_per_host
+        self.timeout = check_seconds(timeout, "timeout")
+        self.connect_timeout = check_seconds(connect_timeout, "connect_timeout")
+        self.max_retries: int = check_count(max_retries, "max_retries")
+        max_retry_wait = check_seconds(max_retry_wait, "max_retry_wait", allow_zero=True)
+        requests_per_minute = check_count(
+            requests_per_minute, "requests_per_minute", minimum=1, allow_none=True
+        )
+        rate_limit_period = check_seconds(rate_limit_period, "rate_limit_period")
+        self.max_connections: int = check_count(max_connections, "max_connections", minimum=1)
+        self.max_connections_per_host: int = check_count(
+            max_connections_per_host, "max_connections_per_host", minimum=1
+        )
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise ConfigurationError(
+                f"session must be an aiohttp.ClientSession or None, got {type(session).__name__}"
+            )
+        ssl = check_ssl(ssl)
+        user_agent = check_text(user_agent, "user_agent")
         self.ssl = ssl
         self.user_agent = user_agent or f"oec-async/{__version__}"
         self._borrowed_session = session
