@@ -215,20 +215,22 @@ class OECClient:
         path: str,
         params: dict[str, Any] | None = None,
         *,
-        secret_body: bool = False,
+        secret: bool = False,
     ) -> T:
-        body = await self._transport.get_json(path, params)
+        body = await self._transport.get_json(path, params, secret=secret)
         try:
             return structure(body, cls)
         except Exception as exc:  # cattrs raises several kinds; all mean "not the schema"
-            raise InvalidResponseError(
-                f"unexpected response shape: {describe_error(exc)}",
-                status=200,
-                # A download-URL answer may hold presigned URLs even when malformed.
-                body=None if secret_body else body,
-                method="GET",
-                path=path,
-            ) from None
+            problem = describe_error(exc)
+        # Raised outside the except block: no exception context (which could hold values
+        # of the body) rides along with the error.
+        raise InvalidResponseError(
+            f"unexpected response shape: {problem}",
+            status=200,
+            body=None if secret else body,
+            method="GET",
+            path=path,
+        )
 
     async def list_backups(
         self,
@@ -299,7 +301,7 @@ class OECClient:
             DownloadURLs,
             f"/backups/{backup}/download",
             {"expires_in": expires_in},
-            secret_body=True,
+            secret=True,
         )
 
     # -- downloads ---------------------------------------------------------------------

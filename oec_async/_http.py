@@ -129,14 +129,19 @@ def error_for_status(
     path: str,
     retry_after: float | None = None,
     fallback_message: str | None = None,
+    keep_body: bool = True,
 ) -> APIError:
+    """The error for an error status, with code and message read from the body.
+
+    ``keep_body=False`` (a secret request) reads code and message but keeps no body.
+    """
     code, message = parse_error_body(body)
     message = redact_text(message or fallback_message or f"HTTP {status}")
     code = redact_text(code) if code else None
     kwargs: dict[str, Any] = {
         "status": status,
         "code": code,
-        "body": body,
+        "body": body if keep_body else None,
         "method": method,
         "path": path,
     }
@@ -195,8 +200,14 @@ class APITransport:
     def __repr__(self) -> str:
         return f"APITransport(base_url={self.base_url!r})"
 
-    async def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        """GET ``base_url + path``; retried, paced and mapped to errors as API.md says."""
+    async def get_json(
+        self, path: str, params: Mapping[str, Any] | None = None, *, secret: bool = False
+    ) -> Any:
+        """GET ``base_url + path``; retried, paced and mapped to errors as API.md says.
+
+        ``secret`` marks a request whose answer holds secrets (presigned URLs): no error
+        raised for it keeps the body, or quotes it, whatever the server sent.
+        """
         method = "GET"
         query = {k: str(v) for k, v in (params or {}).items() if v is not None}
         shown = f"{path}?{urlencode(query)}" if query else path
@@ -239,17 +250,22 @@ class APITransport:
                         method=method,
                         path=shown,
                     )
-                body, decode_problem = self._decode(raw, headers)
+                body, decode_problem = self._decode(raw, headers, secret=secret)
                 if 200 <= status < 300:
                     if decode_problem is not None:
                         raise InvalidResponseError(
-                            decode_problem, status=status, body=body, method=method, path=shown
+                            decode_problem,
+                            status=status,
+                            body=None if secret else body,
+                            method=method,
+                            path=shown,
                         )
                     return body
                 asked = server_retry_after(headers, body)
                 error = error_for_status(
                     status,
                     body,
+                    keep_body=not secret,
                     method=method,
                     path=shown,
                     retry_after=asked,
@@ -311,15 +327,24 @@ class APITransport:
         return b"".join(chunks)
 
     @staticmethod
-    def _decode(raw: bytes, headers: Mapping[str, str]) -> tuple[Any, str | None]:
-        """``(body, problem)``: the JSON body, or the text and why it is not usable JSON."""
+    def _decode(
+        raw: bytes, headers: Mapping[str, str], *, secret: bool = False
+    ) -> tuple[Any, str | None]:
+        """``(body, problem)``: the JSON body, or the text and why it is not usable JSON.
+
+        The problem quotes the start of the text (redacted) to help whoever reads it,
+        except for a ``secret`` answer, whose text is never quoted.
+        """
         content_type = headers.get("Content-Type", "").lower()
         text = raw.decode("utf-8", errors="replace")
         try:
             return json.loads(text), None
         except ValueError:
             pass
-        summary = redact_text(_summarise_text(text, content_type))
+        if secret:
+            summary = f"{len(raw)} bytes, not shown: the answer may hold presigned URLs"
+        else:
+            summary = redact_text(_summarise_text(text, content_type))
         kind = content_type.split(";")[0].strip() or "no content type"
         if "json" in content_type:
             return text, f"invalid JSON body ({kind}): {summary}"

@@ -4,6 +4,7 @@ exception messages, and the key never reaches another origin."""
 from __future__ import annotations
 
 import logging
+import pickle
 import re
 import socket
 import uuid
@@ -18,9 +19,11 @@ from oec_async import (
     AuthenticationError,
     BadRequestError,
     DownloadURLs,
+    InvalidResponseError,
     NotFoundError,
     OECClient,
     OECError,
+    ServerError,
 )
 from oec_async.testing import OECSimulator
 
@@ -246,3 +249,49 @@ def test_the_log_audit_around_every_test_would_catch_a_leak(sim: OECSimulator) -
     assert _SIGNATURE.search(url)
     assert not _KEY.search("key oec_live_rw_****")
     assert not _SIGNATURE.search("http://h/dump.sql?<redacted> X-Amz-Signature=<redacted>")
+
+
+# -- answers that hold secrets: no error keeps or quotes them ----------------------------
+
+SIGNED = "https://storage.example/bucket/dump.sql?X-Amz-Signature=5ec2e7deadbeefcafe0123"
+MALFORMED_URL_ANSWERS = [
+    # not JSON at all: an HTML page or plain text echoing the URLs
+    (f"<html><body>{SIGNED}</body></html>".encode(), "text/html"),
+    (f"database_url={SIGNED}".encode(), "text/plain"),
+    # truncated JSON
+    (f'{{"backup_id": "x", "database_url": "{SIGNED}"'.encode(), "application/json"),
+    # JSON of the wrong shape, the URL where an id belongs
+    (f'{{"backup_id": "{SIGNED}", "database_url": "{SIGNED}"}}'.encode(), "application/json"),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type"), MALFORMED_URL_ANSWERS)
+async def test_malformed_download_url_answer_keeps_no_signature_on_the_error(
+    sim: OECSimulator, client: OECClient, body: bytes, content_type: str
+) -> None:
+    sim.faults.api_raw(body, content_type=content_type, path_contains="/download")
+
+    with pytest.raises(InvalidResponseError) as caught:
+        await client.get_download_urls(uuid.uuid4())
+
+    error = caught.value
+    assert error.body is None
+    for shown in (str(error), repr(error), error.message, repr(error.__dict__)):
+        assert "5ec2e7deadbeefcafe0123" not in shown
+    assert b"5ec2e7deadbeefcafe0123" not in pickle.dumps(error)
+    assert error.__context__ is None  # no exception holding the body rides along
+
+
+async def test_error_status_from_the_download_url_endpoint_keeps_no_body(
+    sim: OECSimulator,
+) -> None:
+    sim.faults.api_raw(
+        f'{{"detail": "proxy echo {SIGNED}"}}'.encode(), status=502, path_contains="/download"
+    )
+
+    async with OECClient(sim.api_key, sim.base_url, max_retries=0) as client:
+        with pytest.raises(ServerError) as caught:
+            await client.get_download_urls(uuid.uuid4())
+
+    assert caught.value.body is None
+    assert b"5ec2e7deadbeefcafe0123" not in pickle.dumps(caught.value)
