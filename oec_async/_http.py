@@ -18,7 +18,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import aiohttp
 
 from oec_async._ratelimit import RateLimiter
-from oec_async._redact import redact_text
+from oec_async._redact import redact_text, redact_url
 from oec_async._retry import RETRYABLE_STATUSES, RetryPolicy, server_retry_after
 from oec_async.errors import (
     APIConnectionError,
@@ -166,6 +166,26 @@ def _connection_error(exc: BaseException, method: str, path: str) -> APIConnecti
     return APIConnectionError(f"{method} {path}: {type(exc).__name__}: {detail}")
 
 
+class _RedirectRefused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class _OffOriginRedirect(_RedirectRefused):
+    def __init__(self, status: int, target: str) -> None:
+        super().__init__(
+            status,
+            f"the API redirected to another origin ({target}): not followed (the public "
+            "API never redirects, and the key only goes to the API's own origin)",
+        )
+
+
+class _TooManyRedirects(_RedirectRefused):
+    def __init__(self, status: int) -> None:
+        super().__init__(status, f"more than {_MAX_REDIRECTS} redirects: not followed")
+
+
 class APITransport:
     """Sends GETs to the API and returns decoded JSON, or raises the matching error."""
 
@@ -214,12 +234,14 @@ class APITransport:
         url = self.base_url + path
         retries = 0
         while True:
-            if self.limiter is not None:
-                await self.limiter.acquire()
             started = time.monotonic()
             attempt = retries + 1
             try:
                 status, headers, raw = await self._send(url, query)
+            except _RedirectRefused as refused:
+                raise InvalidResponseError(
+                    str(refused), status=refused.status, method=method, path=shown
+                ) from None
             except (aiohttp.ClientError, TimeoutError) as exc:
                 error: APIError | APIConnectionError = _connection_error(exc, method, shown)
                 logger.debug(
@@ -290,14 +312,25 @@ class APITransport:
             await asyncio.sleep(delay)
 
     async def _send(self, url: str, query: Mapping[str, str]) -> tuple[int, Any, bytes | None]:
-        """One request, following redirects by hand so the key only goes to the API."""
+        """One API call on the wire: its request, and the same-origin redirects it leads to.
+
+        The public API never redirects (API.md section 1), but a proxy in front of it may
+        (a trailing slash, say): a hop to the API's own origin is followed, and paced and
+        counted like any request, since the platform counts it. A hop to another origin
+        is refused (the key must never go there, and nothing the API documents lives
+        there).
+        """
         session = await self._session()
         params: Mapping[str, str] | None = query
         for _ in range(_MAX_REDIRECTS + 1):
+            if self.limiter is not None:
+                await self.limiter.acquire()
             self.request_count += 1
-            headers = {"User-Agent": self.user_agent, "Accept": "application/json"}
-            if origin(url) == self._origin:
-                headers["Authorization"] = f"Bearer {self._api_key}"
+            headers = {
+                "User-Agent": self.user_agent,
+                "Accept": "application/json",
+                "Authorization": f"Bearer {self._api_key}",
+            }
             async with session.get(
                 url,
                 params=params,
@@ -308,12 +341,15 @@ class APITransport:
             ) as resp:
                 location = resp.headers.get("Location")
                 if resp.status in _REDIRECTS and location:
-                    url = urljoin(str(resp.url), location)
+                    target = urljoin(str(resp.url), location)
+                    if origin(target) != self._origin:
+                        raise _OffOriginRedirect(resp.status, redact_url(target))
+                    url = target
                     params = None  # the Location carries its own query
                     continue
                 raw = await self._read_capped(resp)
                 return resp.status, resp.headers, raw
-        raise aiohttp.ClientError(f"more than {_MAX_REDIRECTS} redirects")
+        raise _TooManyRedirects(resp.status)
 
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes | None:
         """The body, or None when it is larger than any answer the API documents."""

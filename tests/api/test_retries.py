@@ -7,8 +7,6 @@ import math
 import random
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from email.utils import formatdate
 
 import pytest
@@ -26,28 +24,11 @@ from oec_async import (
 from oec_async._ratelimit import RateLimiter
 from oec_async._retry import RetryPolicy, server_retry_after
 from oec_async.testing import OECSimulator
+from tests.api._servers import tiny_api
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ENV = "6f1c2b4e-8a7d-4c3b-9e2f-1a2b3c4d5e6f"
 KEY = "oec_live_ro_" + "k" * 32
 EMPTY_PAGE = {"items": [], "total": 0, "page": 1, "page_size": 20, "total_pages": 1}
-
-
-@asynccontextmanager
-async def tiny_api(handler: Handler) -> AsyncIterator[str]:
-    """A one-handler API on a real loopback socket; yields its base URL."""
-    app = web.Application()
-    app.router.add_get("/api/public/v1/{tail:.*}", handler)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    await web.SockSite(runner, sock).start()
-    try:
-        yield f"http://127.0.0.1:{port}/api/public/v1"
-    finally:
-        await runner.cleanup()
 
 
 def closed_port() -> int:

@@ -8,12 +8,9 @@ import pickle
 import re
 import socket
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from aiohttp import web
 
 from oec_async import (
     AuthenticationError,
@@ -172,43 +169,6 @@ async def test_key_is_never_sent_to_storage(sim: OECSimulator, client: OECClient
     assert "Authorization" not in fetch.headers
     assert all(sim.api_key not in value for value in fetch.headers.values())
     assert all("Authorization" in r.headers for r in sim.api_requests())
-
-
-@asynccontextmanager
-async def redirecting_api(target: str) -> AsyncIterator[str]:
-    """An API that answers every GET with a 307 to ``target`` (another origin)."""
-
-    async def redirect(request: web.Request) -> web.Response:
-        raise web.HTTPTemporaryRedirect(target)
-
-    app = web.Application()
-    app.router.add_get("/api/public/v1/{tail:.*}", redirect)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    await web.SockSite(runner, sock).start()
-    try:
-        yield f"http://127.0.0.1:{port}/api/public/v1"
-    finally:
-        await runner.cleanup()
-
-
-async def test_redirect_to_another_origin_does_not_carry_the_key(sim: OECSimulator) -> None:
-    backup = sim.latest_completed(sim.environment_ids[0])
-
-    async with (
-        redirecting_api(f"{sim.base_url}/backups/{backup.id}") as base_url,
-        OECClient(sim.api_key, base_url) as client,
-    ):
-        with pytest.raises(AuthenticationError) as caught:
-            await client.get_backup(backup.id)
-
-    (arrived,) = sim.api_requests()
-    assert "Authorization" not in arrived.headers
-    assert caught.value.code == "missing_auth"
-    assert client.api_requests_sent == 2  # the redirect and the request it led to
 
 
 async def test_download_urls_repr_shows_paths_only(sim: OECSimulator, client: OECClient) -> None:
