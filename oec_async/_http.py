@@ -208,8 +208,12 @@ class APITransport:
         self._session = session
         self.policy = policy
         self.limiter = limiter
+        # One exchange (headers and body) is bounded by ``timeout`` with a deadline of our
+        # own: aiohttp's read timeouts are idle timeouts, which a server dripping a header
+        # line at a time resets forever.
+        self.deadline = timeout
         self.timeout = aiohttp.ClientTimeout(
-            total=timeout, sock_connect=connect_timeout, sock_read=timeout
+            total=None, sock_connect=connect_timeout, sock_read=timeout
         )
         self.user_agent = user_agent
         self.ssl = ssl
@@ -325,31 +329,41 @@ class APITransport:
         for _ in range(_MAX_REDIRECTS + 1):
             if self.limiter is not None:
                 await self.limiter.acquire()
-            self.request_count += 1
-            headers = {
-                "User-Agent": self.user_agent,
-                "Accept": "application/json",
-                "Authorization": f"Bearer {self._api_key}",
-            }
-            async with session.get(
+            status, headers, raw, location = await self._exchange(session, url, params)
+            if status in _REDIRECTS and location:
+                target = urljoin(url, location)
+                if origin(target) != self._origin:
+                    raise _OffOriginRedirect(status, redact_url(target))
+                url = target
+                params = None  # the Location carries its own query
+                continue
+            return status, headers, raw
+        raise _TooManyRedirects(status)
+
+    async def _exchange(
+        self, session: aiohttp.ClientSession, url: str, params: Mapping[str, str] | None
+    ) -> tuple[int, Any, bytes | None, str | None]:
+        """One request on the wire, headers and body within ``timeout`` seconds."""
+        self.request_count += 1
+        headers = {
+            "User-Agent": self.user_agent,
+            "Accept": "application/json",
+            "Authorization": f"Bearer {self._api_key}",
+        }
+        async with (
+            asyncio.timeout(self.deadline),
+            session.get(
                 url,
                 params=params,
                 headers=headers,
                 allow_redirects=False,
                 timeout=self.timeout,
                 ssl=self.ssl,
-            ) as resp:
-                location = resp.headers.get("Location")
-                if resp.status in _REDIRECTS and location:
-                    target = urljoin(str(resp.url), location)
-                    if origin(target) != self._origin:
-                        raise _OffOriginRedirect(resp.status, redact_url(target))
-                    url = target
-                    params = None  # the Location carries its own query
-                    continue
-                raw = await self._read_capped(resp)
-                return resp.status, resp.headers, raw
-        raise _TooManyRedirects(resp.status)
+            ) as resp,
+        ):
+            if resp.status in _REDIRECTS:
+                return resp.status, resp.headers, b"", resp.headers.get("Location")
+            return resp.status, resp.headers, await self._read_capped(resp), None
 
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes | None:
         """The body, or None when it is larger than any answer the API documents."""
