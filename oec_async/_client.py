@@ -31,6 +31,7 @@ from oec_async._http import APITransport
 from oec_async._ratelimit import RateLimiter
 from oec_async._redact import mask_key
 from oec_async._retry import RetryPolicy
+from oec_async._sessions import LoopBoundSession, check_borrowed_session
 from oec_async._version import __version__
 from oec_async.errors import ConfigurationError, InvalidResponseError
 from oec_async.models import Backup, BackupPage, BackupStatus, BackupType, DownloadURLs
@@ -126,8 +127,10 @@ class OECClient:
         self.ssl = ssl
         self.user_agent = user_agent or f"oec-async/{__version__}"
         self._borrowed_session = session
-        self._api_session: aiohttp.ClientSession | None = None
-        self._storage_session: aiohttp.ClientSession | None = None
+        # Sessions are made lazily inside the running loop (aiohttp requires it), one per
+        # loop, so one client serves several asyncio.run() calls.
+        self._api_session = LoopBoundSession(self._make_api_session)
+        self._storage_session = LoopBoundSession(self._make_storage_session)
         self._closed = False
         self.retry_policy = RetryPolicy(max_retries=max_retries, max_wait=max_retry_wait)
         self.rate_limiter = (
@@ -166,46 +169,46 @@ class OECClient:
     async def close(self) -> None:
         """Close the sessions the client opened (never one the caller passed in)."""
         self._closed = True
-        for session in (self._api_session, self._storage_session):
-            if session is not None and not session.closed:
-                await session.close()
-        self._api_session = self._storage_session = None
+        await self._api_session.close()
+        await self._storage_session.close()
 
     def _check_open(self) -> None:
         if self._closed:
             raise ConfigurationError("this OECClient is closed")
 
+    def _make_api_session(self) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self.max_connections),
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+
+    def _make_storage_session(self) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=self.max_connections,
+                limit_per_host=self.max_connections_per_host,
+                ssl=self.ssl,
+            ),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,  # bytes on disk must be the bytes the manifest hashed
+            headers={"User-Agent": self.user_agent},
+            read_bufsize=1024 * 1024,
+        )
+
     async def _get_api_session(self) -> aiohttp.ClientSession:
-        # Sessions are made lazily, inside the running loop (aiohttp requires it).
         self._check_open()
         if self._borrowed_session is not None:
-            return self._borrowed_session
-        if self._api_session is None or self._api_session.closed:
-            self._api_session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.max_connections),
-                cookie_jar=aiohttp.DummyCookieJar(),
-            )
-        return self._api_session
+            return check_borrowed_session(self._borrowed_session)
+        return await self._api_session.get()
 
     async def storage_session(self) -> aiohttp.ClientSession:
         """The session for presigned storage URLs: no auth, no cookies, no decompression.
 
         Its connector carries the global bound on storage connections (and per host).
+        One is made per event loop, so a client serves successive ``asyncio.run()`` calls.
         """
         self._check_open()
-        if self._storage_session is None or self._storage_session.closed:
-            self._storage_session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(
-                    limit=self.max_connections,
-                    limit_per_host=self.max_connections_per_host,
-                    ssl=self.ssl,
-                ),
-                cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=False,  # bytes on disk must be the bytes the manifest hashed
-                headers={"User-Agent": self.user_agent},
-                read_bufsize=1024 * 1024,
-            )
-        return self._storage_session
+        return await self._storage_session.get()
 
     # -- endpoints ---------------------------------------------------------------------
 

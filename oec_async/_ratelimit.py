@@ -25,11 +25,19 @@ class RateLimiter:
         self.period = period
         self._starts: collections.deque[float] = collections.deque()
         self._paused_until = 0.0
-        self._lock = asyncio.Lock()
+        # The window outlives event loops (the server's count does); the lock that orders
+        # waiting callers belongs to one loop, and is remade in the next.
+        self._lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+
+    def _loop_lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock[0] is not loop:
+            self._lock = (loop, asyncio.Lock())
+        return self._lock[1]
 
     async def acquire(self) -> None:
         """Wait until one more request fits in the window, then count it."""
-        async with self._lock:  # FIFO: callers get their turn in arrival order
+        async with self._loop_lock():  # FIFO: callers get their turn in arrival order
             while True:
                 now = time.monotonic()
                 while self._starts and self._starts[0] <= now - self.period:
