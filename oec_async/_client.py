@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import aiohttp
 
+from oec_async._answers import Expect, contradictions, describe
 from oec_async._config import (
     check_count,
     check_expires_in,
@@ -219,20 +220,31 @@ class OECClient:
         params: dict[str, Any] | None = None,
         *,
         secret: bool = False,
+        whole: Expect | None = None,
+        each: Expect | None = None,
     ) -> T:
+        """GET ``path`` as a ``cls``, checked against the question.
+
+        ``whole`` and ``each`` say what the answer, or every entry of a listing answer,
+        must hold (the id asked for, the environment listed, the status filtered on).
+
+        Raises:
+            InvalidResponseError: the body is not a ``cls``, or contradicts the question.
+        """
         body = await self._transport.get_json(path, params, secret=secret)
         try:
-            return structure(body, cls)
+            model = structure(body, cls)
         except Exception as exc:  # cattrs raises several kinds; all mean "not the schema"
-            problem = describe_error(exc)
+            problem = f"unexpected response shape: {describe_error(exc)}"
+        else:
+            found = contradictions(model, whole=whole, each=each)
+            if not found:
+                return model
+            problem = describe(found)
         # Raised outside the except block: no exception context (which could hold values
         # of the body) rides along with the error.
         raise InvalidResponseError(
-            f"unexpected response shape: {problem}",
-            status=200,
-            body=None if secret else body,
-            method="GET",
-            path=path,
+            problem, status=200, body=None if secret else body, method="GET", path=path
         )
 
     async def list_backups(
@@ -246,13 +258,17 @@ class OECClient:
         """One page of an environment's backups, newest first."""
         env = coerce_uuid(env_id, "env_id")
         _check_page_args(page, page_size)
-        params = {
+        filters = {
             "status": _filter_value(status, "status"),
             "backup_type": _filter_value(backup_type, "backup_type"),
-            "page": page,
-            "page_size": page_size,
         }
-        return await self._get_model(BackupPage, f"/environments/{env}/backups", params)
+        asked = {name: value for name, value in filters.items() if value is not None}
+        return await self._get_model(
+            BackupPage,
+            f"/environments/{env}/backups",
+            {**filters, "page": page, "page_size": page_size},
+            each={"environment_id": env, **asked},
+        )
 
     async def iter_backups(
         self,
@@ -286,7 +302,7 @@ class OECClient:
     async def get_backup(self, backup_id: IdLike) -> Backup:
         """One backup (with ``environment_snapshot``)."""
         backup = coerce_uuid(backup_id, "backup_id")
-        return await self._get_model(Backup, f"/backups/{backup}")
+        return await self._get_model(Backup, f"/backups/{backup}", whole={"id": backup})
 
     async def latest_backup(self, env_id: IdLike) -> Backup | None:
         """The newest completed backup of an environment, or None if it has none."""
@@ -305,6 +321,7 @@ class OECClient:
             f"/backups/{backup}/download",
             {"expires_in": expires_in},
             secret=True,
+            whole={"backup_id": backup},
         )
 
     # -- downloads ---------------------------------------------------------------------
