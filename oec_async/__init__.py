@@ -12,6 +12,7 @@
 import logging
 
 from oec_async._client import OECClient
+from oec_async._shard import shard_of
 from oec_async._version import __version__
 from oec_async.download import (
     BackupDownload,
@@ -26,6 +27,7 @@ from oec_async.errors import (
     APIError,
     APITimeoutError,
     AuthenticationError,
+    BackupFailedError,
     BadRequestError,
     ConfigurationError,
     ConflictError,
@@ -44,8 +46,23 @@ from oec_async.errors import (
     ServerError,
     StorageError,
     UnprocessableEntityError,
+    WaitTimeoutError,
 )
-from oec_async.models import Backup, BackupPage, BackupStatus, BackupType, DownloadURLs
+from oec_async.models import (
+    Backup,
+    BackupPage,
+    BackupProgress,
+    BackupStatus,
+    BackupType,
+    CursorPage,
+    DownloadURLs,
+    Environment,
+    EnvironmentStatus,
+    Pagination,
+    Project,
+    Task,
+    TaskStatus,
+)
 
 __all__ = [
     "APIConnectionError",
@@ -54,18 +71,23 @@ __all__ = [
     "AuthenticationError",
     "Backup",
     "BackupDownload",
+    "BackupFailedError",
     "BackupPage",
+    "BackupProgress",
     "BackupStatus",
     "BackupType",
     "BadRequestError",
     "BatchProgress",
     "ConfigurationError",
     "ConflictError",
+    "CursorPage",
     "DownloadError",
     "DownloadLockedError",
     "DownloadOptions",
     "DownloadURLs",
     "DownloadedFile",
+    "Environment",
+    "EnvironmentStatus",
     "InsufficientSpaceError",
     "IntegrityError",
     "InvalidResponseError",
@@ -74,15 +96,21 @@ __all__ = [
     "NotFoundError",
     "OECClient",
     "OECError",
+    "Pagination",
     "PaymentRequiredError",
     "PermissionDeniedError",
     "ProgressEvent",
+    "Project",
     "PullResult",
     "RateLimitError",
     "ServerError",
     "StorageError",
+    "Task",
+    "TaskStatus",
     "UnprocessableEntityError",
+    "WaitTimeoutError",
     "__version__",
+    "shard_of",
 ]
 
 # A library logs, an application decides where logs go (and nothing prints by default).
