@@ -29,10 +29,10 @@ from oec_async._config import (
 )
 from oec_async._convert import describe_error, structure
 from oec_async._http import APITransport
-from oec_async._ratelimit import RateLimiter
+from oec_async._loops import LoopBoundSession, check_borrowed_session
+from oec_async._ratelimit import Pacer, RateLimiter
 from oec_async._redact import mask_key
 from oec_async._retry import RetryPolicy
-from oec_async._sessions import LoopBoundSession, check_borrowed_session
 from oec_async._version import __version__
 from oec_async.errors import ConfigurationError, InvalidResponseError
 from oec_async.models import Backup, BackupPage, BackupStatus, BackupType, DownloadURLs
@@ -98,6 +98,7 @@ class OECClient:
         max_retries: int = 3,
         max_retry_wait: float = 60.0,
         requests_per_minute: int | None = 100,
+        writes_per_minute: int | None = 15,
         rate_limit_period: float = 60.0,
         max_connections: int = 16,
         max_connections_per_host: int = 8,
@@ -113,6 +114,9 @@ class OECClient:
         max_retry_wait = check_seconds(max_retry_wait, "max_retry_wait", allow_zero=True)
         requests_per_minute = check_count(
             requests_per_minute, "requests_per_minute", minimum=1, allow_none=True
+        )
+        writes_per_minute = check_count(
+            writes_per_minute, "writes_per_minute", minimum=1, allow_none=True
         )
         rate_limit_period = check_seconds(rate_limit_period, "rate_limit_period")
         self.max_connections: int = check_count(max_connections, "max_connections", minimum=1)
@@ -131,25 +135,27 @@ class OECClient:
         # Sessions are made lazily inside the running loop (aiohttp requires it), one per
         # loop, so one client serves several asyncio.run() calls.
         self._api_session = LoopBoundSession(self._make_api_session)
+        self._write_session = LoopBoundSession(self._make_write_session)
         self._storage_session = LoopBoundSession(self._make_storage_session)
         self._closed = False
         self.retry_policy = RetryPolicy(max_retries=max_retries, max_wait=max_retry_wait)
-        self.rate_limiter = (
-            RateLimiter(requests_per_minute, rate_limit_period)
-            if requests_per_minute is not None
-            else None
-        )
+        self.pacer = Pacer(requests_per_minute, writes_per_minute, rate_limit_period)
         self._transport = APITransport(
             base_url=self.base_url,
             api_key=self._api_key,
             session=self._get_api_session,
             policy=self.retry_policy,
-            limiter=self.rate_limiter,
+            pacer=self.pacer,
             timeout=self.timeout,
             connect_timeout=self.connect_timeout,
             user_agent=self.user_agent,
             ssl=ssl,
         )
+
+    @property
+    def rate_limiter(self) -> RateLimiter | None:
+        """The read budget's pacing (None when ``requests_per_minute=None``)."""
+        return self.pacer.reads
 
     def __repr__(self) -> str:
         return f"OECClient(base_url={self.base_url!r}, api_key={mask_key(self._api_key)!r})"
@@ -170,8 +176,8 @@ class OECClient:
     async def close(self) -> None:
         """Close the sessions the client opened (never one the caller passed in)."""
         self._closed = True
-        await self._api_session.close()
-        await self._storage_session.close()
+        for sessions in (self._api_session, self._write_session, self._storage_session):
+            await sessions.close()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -180,6 +186,15 @@ class OECClient:
     def _make_api_session(self) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self.max_connections),
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+
+    def _make_write_session(self) -> aiohttp.ClientSession:
+        # A write goes on a connection of its own, never a pooled one: a pooled connection
+        # the server closed while idle fails only once the request is written, and would be
+        # taken for a POST that may have reached the server (which is never resent).
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self.max_connections, force_close=True),
             cookie_jar=aiohttp.DummyCookieJar(),
         )
 
@@ -196,11 +211,11 @@ class OECClient:
             read_bufsize=1024 * 1024,
         )
 
-    async def _get_api_session(self) -> aiohttp.ClientSession:
+    async def _get_api_session(self, *, write: bool = False) -> aiohttp.ClientSession:
         self._check_open()
         if self._borrowed_session is not None:
             return check_borrowed_session(self._borrowed_session)
-        return await self._api_session.get()
+        return await (self._write_session if write else self._api_session).get()
 
     async def storage_session(self) -> aiohttp.ClientSession:
         """The session for presigned storage URLs: no auth, no cookies, no decompression.

@@ -47,9 +47,10 @@ async def test_every_redirect_hop_is_paced_like_a_request() -> None:
 
     assert [b.id for b in backups] == [BACKUP] * 3
     assert len(arrivals) == 15
-    # No 1-second window holds more than 5 arrivals <=> the i-th and (i+5)-th are >= 1 s apart.
+    # No 1-second window holds more than 5 arrivals <=> the i-th and (i+5)-th are >= 1 s
+    # apart (less the few ms by which arrivals lag the client's starts on a loaded machine).
     gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[5:], strict=False)]
-    assert min(gaps) >= 1.0 - 0.02
+    assert min(gaps) >= 1.0 - 0.1
 
 
 async def test_every_redirect_hop_is_counted_as_a_request() -> None:

@@ -1,4 +1,6 @@
-"""aiohttp sessions that follow the running event loop.
+"""What belongs to one event loop: aiohttp sessions and asyncio locks, remade in the next.
+
+One client may serve several loops in turn (a script calling ``asyncio.run()`` twice).
 
 An aiohttp session belongs to the loop it was made in, and so do its pooled connections:
 used from another loop (a second ``asyncio.run()``) it fails with ``Event loop is closed``
@@ -17,7 +19,22 @@ import aiohttp
 
 from oec_async.errors import ConfigurationError
 
-__all__ = ["LoopBoundSession", "check_borrowed_session"]
+__all__ = ["LoopBoundLock", "LoopBoundSession", "check_borrowed_session"]
+
+
+class LoopBoundLock:
+    """An ``asyncio.Lock`` for the running loop (a lock waited on in one loop cannot be
+    used in another); remade when the loop changes, which only happens between runs."""
+
+    def __init__(self) -> None:
+        self._lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+
+    def get(self) -> asyncio.Lock:
+        """The running loop's lock."""
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock[0] is not loop:
+            self._lock = (loop, asyncio.Lock())
+        return self._lock[1]
 
 
 async def _close_at_loop_end(session: aiohttp.ClientSession) -> None:
