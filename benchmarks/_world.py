@@ -13,7 +13,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from oec_async.testing import OECSimulator
+from oec_async.testing import OECSimulator, SimulatorSettings
 
 __all__ = ["SimulatorThread"]
 
@@ -39,19 +39,20 @@ class SimulatorThread:
             dump_size=dump_size,
             filestore_size=filestore_size,
             data_dir=data_dir,
-            rate_limit=None,  # the benchmarks measure transfers, not pacing
+            # the benchmarks measure transfers, not pacing
+            settings=SimulatorSettings(read_limit=None),
         )
         self.call(self.sim.start())
         self.latest = {env: self.sim.latest_completed(env).id for env in self.sim.environment_ids}
         for backup_id in self.latest.values():  # files on disk before any clock starts
-            self.sim.world.ensure_objects(self.sim.backup(backup_id))
+            self.sim.objects(backup_id)
 
     def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
     def serve_storage_from(self, url: str | None) -> None:
         """Issue presigned URLs pointing at ``url`` (an nginx) instead of the simulator."""
-        self.sim.storage_public_url = url
+        self.sim.configure(storage_public_url=url)
 
     @property
     def env_ids(self) -> list[uuid.UUID]:
@@ -61,8 +62,7 @@ class SimulatorThread:
         return self.sim.object(self.latest[env_id], artifact).path
 
     def signed_url(self, env_id: uuid.UUID, artifact: str = "database") -> str:
-        backup = self.sim.backup(self.latest[env_id])
-        return self.sim.sign_urls(backup, 3600, [artifact])[artifact]
+        return self.sim.presign(self.latest[env_id], artifact, ttl=3600)
 
     def close(self) -> None:
         self.call(self.sim.stop())

@@ -304,7 +304,7 @@ class Bench:
                 )
                 backup_id = sim.sim.latest_completed(env_id).id
                 sim.latest[env_id] = backup_id
-                sim.sim.world.ensure_objects(sim.sim.backup(backup_id))
+                sim.sim.objects(backup_id)
                 out = self.work / "out-memory"
                 shutil.rmtree(out, ignore_errors=True)
                 out.mkdir()

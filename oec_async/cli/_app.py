@@ -351,14 +351,14 @@ async def _cmd_demo(args: argparse.Namespace, out: Console) -> None:
 
 
 async def _cmd_simulate(args: argparse.Namespace, out: Console) -> None:
-    from oec_async.testing import OECSimulator  # noqa: PLC0415 - loads on demand
+    from oec_async.testing import OECSimulator, SimulatorSettings  # noqa: PLC0415 - on demand
 
     simulator = OECSimulator(
         seed=args.seed,
         environments=args.environments,
         port=args.port,
         dump_size=args.dump_size,
-        rate_limit=None if args.no_rate_limit else (120, 60.0),
+        settings=SimulatorSettings(read_limit=None) if args.no_rate_limit else None,
     )
     # Process managers (docker stop, systemd, CI teardown) stop a server with SIGTERM:
     # stop cleanly then too, so the simulator's temp folder of generated dumps is removed.

@@ -21,7 +21,7 @@ from oec_async._redact import redact_url
 from oec_async.cli._render import format_size, print_backups
 from oec_async.download import DownloadOptions
 from oec_async.errors import IntegrityError
-from oec_async.testing import OECSimulator
+from oec_async.testing import OECSimulator, SimulatorSettings
 
 __all__ = ["run_demo"]
 
@@ -43,7 +43,8 @@ async def run_demo(args: argparse.Namespace, out: Console) -> None:
         backups_per_environment=6,
         dump_size=40 * _MiB,
         filestore_size=4 * _MiB,
-        bandwidth=25 * _MiB,  # per connection, so the bars have something to show
+        # per connection, so the bars have something to show
+        settings=SimulatorSettings(bandwidth=25 * _MiB),
     )
     async with simulator as sim:
         envs = sim.environment_ids

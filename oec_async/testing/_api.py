@@ -1,117 +1,65 @@
-"""The simulator's API half: the three backup endpoints, auth, paging, errors, 429s."""
+"""The simulator's API half: one middleware that does what the platform's edge does for
+every request, then the routes (``_routes_backups``, ``_routes_fleet``).
+
+For each request, in order:
+
+1. log it (the key's name, never the key; the address; the rate window);
+2. an address blocked for refused keys gets 429 ``ip_blocked``;
+3. a known key's request counts against its read or write budget, whatever follows;
+4. a fault rule, if one matches, answers (or redirects, or hangs up) instead;
+5. a missing, unknown or expired key gets 401 (and counts towards blocking the
+   address); a blocked subscription 402;
+6. a request over its budget gets 429;
+7. the route answers, with ``X-RateLimit-*`` for the budget it spent.
+"""
 
 from __future__ import annotations
 
-import math
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
-from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from oec_async.testing._data import ARTIFACTS
-from oec_async.testing._faults import APIFault, ErrorShape
+from oec_async.testing._api_base import API_PREFIX, APIProblem, set_caller
+from oec_async.testing._errors import DEFAULT_CODES, ErrorShape, error_body, natural_shape
+from oec_async.testing._faults import APIFault
+from oec_async.testing._keys import SimKey
+from oec_async.testing._limits import Refusal, Usage, budget_for
+from oec_async.testing._records import RequestRecord
+from oec_async.testing._routes_backups import add_backup_routes
+from oec_async.testing._routes_fleet import add_fleet_routes
+from oec_async.testing._state import SimulatorState
 
-if TYPE_CHECKING:
-    from oec_async.testing._simulator import OECSimulator
+__all__ = ["API_PREFIX", "build_api_app"]
 
-__all__ = ["API_PREFIX", "build_api_app", "error_body"]
-
-API_PREFIX = "/api/public/v1"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# The shape the real platform tends to use for each status (overridable by a switch).
-_NATURAL_SHAPES: dict[int, ErrorShape] = {
-    400: "detail_object",
-    401: "detail_object",
-    402: "detail_object",
-    403: "detail_str",
-    404: "detail_str",
-    409: "flat",
-    422: "detail_list",
-    429: "flat",
-}
-_DEFAULT_CODES = {
-    400: "bad_request",
-    401: "invalid_key",
-    402: "subscription_blocked",
-    403: "forbidden",
-    404: "not_found",
-    409: "conflict",
-    422: "validation_error",
-    429: "rate_limit_exceeded",
-}
 
-
-def error_body(status: int, code: str, message: str, shape: ErrorShape) -> dict[str, Any]:
-    """An error body in one of the four shapes the platform is known to send."""
-    if shape == "detail_str":
-        return {"detail": message}
-    if shape == "detail_object":
-        return {"detail": {"error": code, "message": message, "status_code": status}}
-    if shape == "detail_list":
-        return {"detail": [{"loc": ["query", "value"], "msg": message, "type": code}]}
-    return {"error": code, "message": message, "details": None}
-
-
-class _APIError(Exception):
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        code: str | None = None,
-        headers: dict[str, str] | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code or _DEFAULT_CODES.get(status, "server_error")
-        self.headers = headers or {}
-        self.extra = extra or {}
-
-
-def _uuid_param(request: web.Request, name: str, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(request.match_info[name])
-    except ValueError:
-        raise _APIError(404, f"{what} not found") from None
-
-
-def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _APIError(422, f"{name}: value is not a valid integer") from None
-    if not low <= value <= high:
-        raise _APIError(422, f"{name}: ensure this value is between {low} and {high}")
-    return value
-
-
-def build_api_app(sim: OECSimulator) -> web.Application:
+def build_api_app(state: SimulatorState) -> web.Application:
     """The API as an aiohttp application bound to one simulator's state."""
 
-    def shape_for(status: int) -> ErrorShape:
-        return sim.faults.error_shape or _NATURAL_SHAPES.get(status, "detail_str")
+    def shape_for(status: int, own: ErrorShape | None = None) -> ErrorShape:
+        return state.settings.error_shape or own or natural_shape(status)
 
-    def error_response(err: _APIError) -> web.Response:
-        body = error_body(err.status, err.code, err.message, shape_for(err.status))
+    def error_response(err: APIProblem) -> web.Response:
+        body = error_body(
+            err.status, err.code, err.message, shape_for(err.status, err.shape), loc=err.loc
+        )
         body.update(err.extra)
         return web.json_response(body, status=err.status, headers=err.headers)
 
-    def fault_response(rule: APIFault) -> web.Response:
+    def fault_response(rule: APIFault, request: web.Request) -> web.Response:
+        if rule.redirect_to is not None:
+            location = rule.redirect_to or str(request.url)
+            return web.Response(status=rule.status, headers={"Location": location})
         if rule.raw_body is not None:
             return web.Response(
                 body=rule.raw_body,
                 status=rule.status,
                 headers={"Content-Type": rule.content_type or "application/json"},
             )
-        code = rule.code or _DEFAULT_CODES.get(rule.status, "server_error")
+        code = rule.code or DEFAULT_CODES.get(rule.status, "server_error")
         message = rule.message or f"Simulated {rule.status}"
         body = error_body(rule.status, code, message, rule.shape or shape_for(rule.status))
         headers: dict[str, str] = {}
@@ -124,132 +72,89 @@ def build_api_app(sim: OECSimulator) -> web.Application:
                 headers["Retry-After"] = f"{rule.retry_after:g}"
         return web.json_response(body, status=rule.status, headers=headers)
 
-    def check_auth(request: web.Request) -> None:
-        header = request.headers.get("Authorization")
-        if not header:
-            raise _APIError(401, "Missing Authorization header", "missing_auth")
-        scheme, _, key = header.partition(" ")
-        if scheme.lower() != "bearer" or not key:
-            raise _APIError(401, "Malformed Authorization header", "missing_auth")
-        if key in sim.expired_keys:
-            raise _APIError(401, "API key has expired", "key_expired")
-        if key not in sim.valid_keys:
-            raise _APIError(401, "Invalid API key", "invalid_key")
-        if sim.subscription_blocked:
-            raise _APIError(402, "Subscription is blocked", "subscription_blocked")
+    def identify(request: web.Request) -> SimKey | None:
+        scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+        return state.keys.get(secret) if scheme.lower() == "bearer" else None
 
-    def check_rate(request: web.Request) -> None:
-        if sim.rate_limit is None:
-            return
-        limit, window = sim.rate_limit
-        key = request.headers.get("Authorization", "")
-        bucket = math.floor(time.time() / window)
-        count = sim.rate_buckets.get((key, bucket), 0) + 1
-        sim.rate_buckets[(key, bucket)] = count
-        reset = (bucket + 1) * window
-        if count > limit:
-            wait = max(1, math.ceil(reset - time.time()))
-            sim.rate_limited += 1
-            raise _APIError(
-                429,
-                "Rate limit exceeded",
-                "rate_limit_exceeded",
-                headers={
-                    "Retry-After": str(wait),
-                    "X-RateLimit-Limit": str(limit),
-                    "X-RateLimit-Remaining": "0",
-                    "X-RateLimit-Reset": str(int(reset)),
-                },
-                extra={"retry_after": wait},
-            )
+    def authenticate(request: web.Request, key: SimKey | None, now: float) -> SimKey:
+        header = request.headers.get("Authorization")
+        problem: APIProblem | None = None
+        if not header:
+            problem = APIProblem(401, "Missing Authorization header", "missing_auth")
+        elif key is None:
+            scheme, _, secret = header.partition(" ")
+            if scheme.lower() != "bearer" or not secret:
+                problem = APIProblem(401, "Malformed Authorization header", "missing_auth")
+            else:
+                problem = APIProblem(401, "Invalid API key", "invalid_key")
+        elif key.expired:
+            problem = APIProblem(401, "API key has expired", "key_expired")
+        if problem is not None:
+            state.limiter.refuse_key(request.remote or "?", state.settings, now)
+            raise problem
+        assert key is not None  # noqa: S101 - from now on, a valid key
+        if state.settings.subscription_blocked:
+            raise APIProblem(402, "Subscription is blocked", "subscription_blocked")
+        return key
+
+    def hang_up(request: web.Request, record: RequestRecord) -> web.Response:
+        if request.transport is not None:
+            request.transport.abort()  # no answer at all
+        record.status = 0
+        return web.Response(status=500)  # never delivered: the connection is gone
+
+    def refused(refusal: Refusal) -> APIProblem:
+        extra = {} if refusal.retry_after is None else {"retry_after": refusal.retry_after}
+        return APIProblem(429, refusal.message, refusal.code, headers=refusal.headers, extra=extra)
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        record = sim.record("api", request)
+        now = time.time()
+        settings = state.settings
+        record = state.log.record("api", request, window_seconds=settings.rate_window)
+        key = identify(request)
+        record.key_id = key.name if key is not None else None
+        usage: Usage | None = None
         try:
-            rule = next((r for r in sim.faults.api if r.matches_path(request.path)), None)
+            blocked = state.limiter.blocked(request.remote or "?", settings, now)
+            if blocked is not None:
+                raise refused(blocked)
+            if key is not None:  # every request on the wire counts, whatever its answer
+                usage = state.limiter.count(
+                    key.name, budget_for(request.method, key.scope, settings), settings, now
+                )
+                record.budget = usage.budget
+            rule = state.rules.api_rule(request.method, request.path)
             if rule is not None:
                 rule.fire()
-                if rule.status == 429:
-                    sim.rate_limited += 1
-                response: web.StreamResponse = fault_response(rule)
-            else:
-                check_auth(request)
-                check_rate(request)
-                response = await handler(request)
-        except _APIError as err:
+                if rule.disconnect == "before":
+                    return hang_up(request, record)
+                if rule.disconnect is None:
+                    response: web.StreamResponse = fault_response(rule, request)
+                    record.status = response.status
+                    state.log.count_answer(response.status)
+                    return response
+            set_caller(authenticate(request, key, now))
+            over = state.limiter.refusal(usage, settings, now) if usage is not None else None
+            if over is not None:
+                raise refused(over)
+            state.sync()
+            response = await handler(request)
+            if rule is not None and rule.disconnect == "after":
+                return hang_up(request, record)
+            if usage is not None and settings.rate_headers_on_success:
+                response.headers.update(usage.headers())
+        except APIProblem as err:
             response = error_response(err)
         except web.HTTPNotFound:
-            response = error_response(_APIError(404, "Not Found"))
+            response = error_response(APIProblem(404, "Not Found"))
+        except web.HTTPMethodNotAllowed as err:
+            response = error_response(APIProblem(405, f"Method {err.method} not allowed"))
         record.status = response.status
+        state.log.count_answer(response.status)
         return response
 
-    async def list_backups(request: web.Request) -> web.Response:
-        env_id = _uuid_param(request, "env_id", "Environment")
-        env = sim.world.environments.get(env_id)
-        if env is None:
-            raise _APIError(404, "Environment not found")
-        page = _int_param(request, "page", 1, 1, 1_000_000)
-        page_size = _int_param(request, "page_size", 20, 1, 100)
-        items = env.backups
-        if status := request.query.get("status"):
-            items = [b for b in items if b.status == status]
-        if backup_type := request.query.get("backup_type"):
-            items = [b for b in items if b.backup_type == backup_type]
-        total = len(items)
-        chosen = items[(page - 1) * page_size : page * page_size]
-        pages_key = "pages" if sim.pages_key_variant else "total_pages"
-        return web.json_response(
-            {
-                "items": [b.to_json() for b in chosen],
-                "total": total,
-                "page": page,
-                "page_size": page_size,
-                pages_key: max(1, math.ceil(total / page_size)),
-            }
-        )
-
-    def find_backup(request: web.Request) -> Any:
-        backup_id = _uuid_param(request, "backup_id", "Backup")
-        backup = sim.world.backups.get(backup_id)
-        if backup is None:
-            raise _APIError(404, "Backup not found")
-        return backup
-
-    async def get_backup(request: web.Request) -> web.Response:
-        return web.json_response(find_backup(request).to_json(detail=True))
-
-    async def download(request: web.Request) -> web.Response:
-        backup = find_backup(request)
-        expires_in = _int_param(request, "expires_in", 3600, 300, 86400)
-        if backup.status != "completed":
-            raise _APIError(
-                400,
-                f"Backup is not in completed status (status: {backup.status})",
-                "backup_not_completed",
-            )
-        sim.world.ensure_objects(backup)
-        ttl = sim.url_ttl if sim.url_ttl is not None else expires_in
-        present = {
-            "database": backup.has_database,
-            "filestore": backup.has_filestore,
-            "manifest": backup.has_manifest,
-        }
-        issued = sim.sign_urls(backup, ttl, [a for a in ARTIFACTS if present[a]])
-        return web.json_response(
-            {
-                "backup_id": str(backup.id),
-                "database_url": issued.get("database"),
-                "filestore_url": issued.get("filestore"),
-                "manifest_url": issued.get("manifest"),
-                "expires_in": int(ttl) if ttl >= 1 else ttl,
-                "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + ttl)),
-                "use_streaming": False,
-            }
-        )
-
     app = web.Application(middlewares=[middleware])
-    app.router.add_get(API_PREFIX + "/environments/{env_id}/backups", list_backups)
-    app.router.add_get(API_PREFIX + "/backups/{backup_id}", get_backup)
-    app.router.add_get(API_PREFIX + "/backups/{backup_id}/download", download)
+    add_fleet_routes(app, state)
+    add_backup_routes(app, state)
     return app

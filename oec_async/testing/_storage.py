@@ -12,15 +12,13 @@ import asyncio
 import re
 import uuid
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from oec_async.testing._data import StoredObject
 from oec_async.testing._faults import StreamFault
-
-if TYPE_CHECKING:
-    from oec_async.testing._simulator import OECSimulator, RequestRecord
+from oec_async.testing._files import StoredObject
+from oec_async.testing._records import RequestRecord
+from oec_async.testing._state import SimulatorState
 
 __all__ = ["build_storage_app"]
 
@@ -49,29 +47,30 @@ def _if_range_holds(value: str, obj: StoredObject) -> bool:
         return False
 
 
-def build_storage_app(sim: OECSimulator, *, origin_name: str = "storage") -> web.Application:
+def build_storage_app(state: SimulatorState, *, origin_name: str = "storage") -> web.Application:
     """Serves ``/bucket/<env>/<backup>/<file>?<signature>`` from the simulator's disk."""
+    log = state.log
 
     async def serve(request: web.Request) -> web.StreamResponse:
-        record = sim.record(origin_name, request)
-        sim.begin_in_flight(request.protocol)
+        record = log.record(origin_name, request, window_seconds=state.settings.rate_window)
+        log.begin_in_flight(request.protocol)
         try:
             response = await _serve(request, record)
             record.status = response.status
             return response
         finally:
-            sim.end_in_flight(request.protocol)
+            log.end_in_flight(request.protocol)
 
     async def _serve(request: web.Request, record: RequestRecord) -> web.StreamResponse:
-        found = sim.resolve_object_path(request.path)
+        found = state.resolve_object_path(request.path)
         if found is None:
             return _xml_error(404, "NoSuchKey", "The specified key does not exist.")
         backup, artifact = found
         record.backup_id, record.artifact = backup.id, artifact
-        problem = sim.check_signature(request.path, request.query)
+        problem = state.signing.check(request.path, request.query)
         if problem == "expired":
-            sim.expired_refusals += 1
-            if sim.faults.expiry_style == "gcs":
+            log.expired_refusals += 1
+            if state.settings.expiry_style == "gcs":
                 return _xml_error(400, "ExpiredToken", "The provided token has expired.")
             return _xml_error(403, "AccessDenied", "Request has expired")
         if problem is not None:
@@ -81,12 +80,12 @@ def build_storage_app(sim: OECSimulator, *, origin_name: str = "storage") -> web
                 "The request signature we calculated does not match the signature you provided.",
             )
 
-        rules = [r for r in sim.faults.storage if r.matches(backup.id, artifact)]
+        rules = state.rules.storage_rules(backup.id, artifact)
         ignore_range = wrong_range = False
         for rule in rules:
             if rule.redirect:
                 rule.fire()
-                target = f"{sim.alt_storage_url}{request.path_qs}"
+                target = f"{state.origins.alt_storage}{request.path_qs}"
                 return web.Response(status=307, headers={"Location": target})
             if rule.ignore_range:
                 ignore_range = True
@@ -102,7 +101,7 @@ def build_storage_app(sim: OECSimulator, *, origin_name: str = "storage") -> web
                 response.headers.update(headers)
                 return response
 
-        obj = sim.world.ensure_objects(backup)[artifact]
+        obj = state.objects(backup)[artifact]
         start, end, status = 0, obj.size, 200
         range_header = request.headers.get("Range")
         if_range = request.headers.get("If-Range")
@@ -122,7 +121,7 @@ def build_storage_app(sim: OECSimulator, *, origin_name: str = "storage") -> web
                     )
                 start, end, status = first, min(last + 1, obj.size), 206
 
-        stream_rules = [r for r in sim.faults.stream if r.matches(backup.id, artifact)]
+        stream_rules = state.rules.stream_rules(backup.id, artifact)
         length = end - start
         declared = length
         padding = 0
@@ -196,17 +195,18 @@ def build_storage_app(sim: OECSimulator, *, origin_name: str = "storage") -> web
                         return  # the client went away
                     position += len(data)
                     record.bytes_sent += len(data)
-                    sim.count_bytes(record, len(data))
-                    if sim.bandwidth:  # per-connection cap, as object stores have
-                        await asyncio.sleep(len(data) / sim.bandwidth)
+                    log.count_bytes(record, len(data))
+                    bandwidth = state.settings.bandwidth
+                    if bandwidth:  # per-connection cap, as object stores have
+                        await asyncio.sleep(len(data) / bandwidth)
                 if cut is not None:
                     cuts.pop(0)
                     cut.fire()
                     if cut.kind == "stall":
-                        await sim.faults.wait_released(cut.seconds)
+                        await state.rules.wait_released(cut.seconds)
                         continue
                     if cut.kind == "expire":
-                        sim.expire_urls()
+                        state.signing.expire_all()
                     _hang_up(request)
                     return
 

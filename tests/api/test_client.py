@@ -38,7 +38,7 @@ async def test_list_backups_returns_the_first_page_newest_first(
 
     page = await client.list_backups(env)
 
-    expected = [b.id for b in sim.environment(env).backups[:20]]
+    expected = [b.id for b in sim.backups(env)[:20]]
     assert [b.id for b in page.items] == expected
     assert (page.total, page.page, page.page_size, page.total_pages) == (15, 1, 20, 1)
     assert all(isinstance(b, Backup) and b.environment_id == env for b in page.items)
@@ -48,7 +48,7 @@ async def test_list_backups_pages_through_several_pages(
     sim: OECSimulator, client: OECClient
 ) -> None:
     env = first_env(sim)
-    held = [b.id for b in sim.environment(env).backups]
+    held = [b.id for b in sim.backups(env)]
 
     pages = [await client.list_backups(env, page=n, page_size=4) for n in (1, 2, 3, 4)]
 
@@ -126,9 +126,8 @@ async def test_list_backups_lists_backups_of_unknown_status_and_type(
     sim: OECSimulator, client: OECClient
 ) -> None:
     env = first_env(sim)
-    newest = sim.environment(env).backups[0]
-    newest.status = "archived_cold"
-    newest.backup_type = "pre_migrate"
+    newest = sim.backups(env)[0]
+    sim.update_backup(newest.id, status="archived_cold", backup_type="pre_migrate")
 
     page = await client.list_backups(env)
 
@@ -157,18 +156,18 @@ async def test_iter_backups_yields_every_backup_across_pages(
 
     seen = [b.id async for b in client.iter_backups(env, page_size=4)]
 
-    assert seen == [b.id for b in sim.environment(env).backups]
+    assert seen == [b.id for b in sim.backups(env)]
     assert len(seen) == 15
     assert [r.query["page"] for r in sim.api_requests("/backups")] == ["1", "2", "3", "4"]
 
 
 async def test_iter_backups_reads_pages_key_variant(sim: OECSimulator, client: OECClient) -> None:
-    sim.pages_key_variant = True
+    sim.configure(pages_key="pages")
     env = first_env(sim)
 
     seen = [b.id async for b in client.iter_backups(env, page_size=4)]
 
-    assert seen == [b.id for b in sim.environment(env).backups]
+    assert seen == [b.id for b in sim.backups(env)]
     assert len(sim.api_requests("/backups")) == 4
 
 
@@ -197,7 +196,7 @@ async def test_iter_backups_applies_filters_on_every_page(
     sim: OECSimulator, client: OECClient
 ) -> None:
     env = first_env(sim)
-    held = [b.id for b in sim.environment(env).backups if b.status == "completed"]
+    held = [b.id for b in sim.backups(env) if b.status == "completed"]
 
     seen = [b.id async for b in client.iter_backups(env, status="completed", page_size=3)]
 
@@ -213,7 +212,7 @@ async def test_iter_backups_stops_at_a_short_page_whatever_total_pages_claims(
     sim: OECSimulator, client: OECClient, last_page: int
 ) -> None:
     env = first_env(sim)
-    held = [b.to_json() for b in sim.environment(env).backups]
+    held = [b.to_json() for b in sim.backups(env)]
     pages = [held[:2], held[2 : 2 + last_page]]
     for number, items in enumerate(pages, start=1):
         body = {"items": items, "total": 99, "page": number, "page_size": 2, "total_pages": 50}
@@ -238,18 +237,17 @@ async def test_iter_backups_yields_a_backup_shifted_by_a_new_one_only_once(
     sim: OECSimulator, client: OECClient
 ) -> None:
     env = first_env(sim)
-    backups = sim.environment(env).backups
-    before = [b.id for b in backups]
+    before = [b.id for b in sim.backups(env)]
     seen: list[uuid.UUID] = []
 
     async for backup in client.iter_backups(env, page_size=5):
         seen.append(backup.id)
         if len(seen) == 5:
-            # A "new" backup appears at the top after page 1 was read, so every older
+            # A new backup appears at the top after page 1 was read, so every older
             # one shifts a place down and page 2 starts with the last item of page 1.
-            backups.insert(0, backups.pop())
+            sim.add_backup(env)
 
-    assert seen == before[:14]  # each once; the new one came after we read page 1
+    assert seen == before  # each once; the new one came after we read page 1
 
 
 # -- get_backup ----------------------------------------------------------------------------
@@ -273,7 +271,7 @@ async def test_get_backup_returns_the_backup_with_environment_snapshot(
 async def test_get_backup_of_a_failed_backup_reads_its_error(
     sim: OECSimulator, client: OECClient
 ) -> None:
-    failed = next(b for b in sim.environment(first_env(sim)).backups if b.status == "failed")
+    failed = next(b for b in sim.backups(first_env(sim)) if b.status == "failed")
 
     backup = await client.get_backup(failed.id)
 
@@ -300,7 +298,7 @@ async def test_latest_backup_skips_a_newer_running_backup(
     sim: OECSimulator, client: OECClient
 ) -> None:
     env = first_env(sim)
-    newest = sim.environment(env).backups[0]
+    newest = sim.backups(env)[0]
     assert newest.status == "running"
 
     latest = await client.latest_backup(env)
@@ -363,7 +361,7 @@ async def test_get_download_urls_gives_three_presigned_urls(
 async def test_get_download_urls_of_a_running_backup_is_bad_request(
     sim: OECSimulator, client: OECClient
 ) -> None:
-    running = sim.environment(first_env(sim)).backups[0]
+    running = sim.backups(first_env(sim))[0]
     assert running.status == "running"
 
     with pytest.raises(BadRequestError) as caught:
@@ -380,7 +378,7 @@ async def test_get_download_urls_gives_null_for_a_missing_file(
     sim: OECSimulator, client: OECClient, missing: str
 ) -> None:
     backup_id = completed_backup(sim)
-    setattr(sim.backup(backup_id), f"has_{missing}", False)
+    sim.update_backup(backup_id, **{f"has_{missing}": False})
 
     urls = await client.get_download_urls(backup_id)
 
@@ -395,8 +393,7 @@ async def test_get_download_urls_gives_null_for_a_missing_file(
 
 async def test_get_download_urls_with_every_url_null(sim: OECSimulator, client: OECClient) -> None:
     backup_id = completed_backup(sim)
-    sim_backup = sim.backup(backup_id)
-    sim_backup.has_database = sim_backup.has_filestore = sim_backup.has_manifest = False
+    sim.update_backup(backup_id, has_database=False, has_filestore=False, has_manifest=False)
 
     urls = await client.get_download_urls(backup_id)
 

@@ -7,7 +7,6 @@ import json
 import pickle
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -28,9 +27,8 @@ from oec_async import (
     ServerError,
     UnprocessableEntityError,
 )
-from oec_async.testing import OECSimulator
-from oec_async.testing._api import error_body
-from oec_async.testing._faults import ErrorShape
+from oec_async.testing import ClientFactory, ErrorShape, OECSimulator
+from oec_async.testing._errors import error_body
 
 STATUS_ERRORS: dict[int, type[APIError]] = {
     400: BadRequestError,
@@ -50,10 +48,9 @@ MESSAGE = "Something precise went wrong"
 
 
 @pytest.fixture
-async def once(sim: OECSimulator) -> AsyncIterator[OECClient]:
+async def once(sim: OECSimulator, oec_client_factory: ClientFactory) -> OECClient:
     """A client that sends exactly one request per call (no retries, no waiting)."""
-    async with OECClient(sim.api_key, sim.base_url, max_retries=0) as client:
-        yield client
+    return await oec_client_factory(sim, max_retries=0)
 
 
 def list_path(env: uuid.UUID) -> str:
@@ -104,7 +101,7 @@ async def test_client_errors_are_raised_at_once_without_retry(
     sim: OECSimulator, client: OECClient, status: int
 ) -> None:
     assert client.max_retries > 0
-    sim.faults.api_errors(status, count=None)
+    sim.faults.api_errors(status, times=None)
 
     with pytest.raises(STATUS_ERRORS[status]):
         await client.get_backup(sim.latest_completed(sim.environment_ids[0]).id)
@@ -179,7 +176,7 @@ async def test_unknown_but_well_formed_key_is_invalid_key(sim: OECSimulator) -> 
 
 
 async def test_expired_key_is_key_expired(sim: OECSimulator, client: OECClient) -> None:
-    sim.expired_keys.add(sim.api_key)
+    sim.expire_key(sim.api_key)
 
     with pytest.raises(AuthenticationError) as caught:
         await client.list_backups(sim.environment_ids[0])
@@ -192,7 +189,7 @@ async def test_expired_key_is_key_expired(sim: OECSimulator, client: OECClient) 
 async def test_blocked_subscription_is_payment_required(
     sim: OECSimulator, client: OECClient
 ) -> None:
-    sim.subscription_blocked = True
+    sim.configure(subscription_blocked=True)
 
     with pytest.raises(PaymentRequiredError) as caught:
         await client.latest_backup(sim.environment_ids[0])

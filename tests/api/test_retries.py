@@ -116,7 +116,7 @@ async def test_retry_after_in_body_only_is_honoured(sim: OECSimulator, client: O
 
 async def test_503_burst_is_retried_to_success(sim: OECSimulator, client: OECClient) -> None:
     assert client.max_retries == 3
-    sim.faults.api_errors(503, count=3, retry_after=0.05)
+    sim.faults.api_errors(503, times=3, retry_after=0.05)
 
     backup = await client.get_backup(sim.latest_completed(sim.environment_ids[0]).id)
 
@@ -127,7 +127,7 @@ async def test_503_burst_is_retried_to_success(sim: OECSimulator, client: OECCli
 async def test_server_error_without_retry_after_is_retried_after_a_backoff(
     sim: OECSimulator, client: OECClient
 ) -> None:
-    sim.faults.api_errors(500, count=1)
+    sim.faults.api_errors(500, times=1)
 
     page = await client.list_backups(sim.environment_ids[0])
 
@@ -139,7 +139,7 @@ async def test_server_error_without_retry_after_is_retried_after_a_backoff(
 async def test_retryable_status_is_retried(
     sim: OECSimulator, client: OECClient, status: int
 ) -> None:
-    sim.faults.api_errors(status, count=1, retry_after=0.01)
+    sim.faults.api_errors(status, times=1, retry_after=0.01)
 
     await client.list_backups(sim.environment_ids[0])
 
@@ -150,7 +150,7 @@ async def test_retryable_status_is_retried(
 async def test_client_error_is_not_retried_even_with_retry_after(
     sim: OECSimulator, client: OECClient, status: int
 ) -> None:
-    sim.faults.api_errors(status, count=1, retry_after=0.01)
+    sim.faults.api_errors(status, times=1, retry_after=0.01)
 
     with pytest.raises(APIError, match=f"HTTP {status}"):
         await client.list_backups(sim.environment_ids[0])
@@ -167,7 +167,7 @@ async def test_404_is_not_retried(sim: OECSimulator, client: OECClient) -> None:
 
 
 async def test_max_retries_zero_sends_exactly_one_request(sim: OECSimulator) -> None:
-    sim.faults.api_errors(503, count=1, retry_after=0.01)
+    sim.faults.api_errors(503, times=1, retry_after=0.01)
 
     async with OECClient(sim.api_key, sim.base_url, max_retries=0) as client:
         with pytest.raises(ServerError):
@@ -177,7 +177,7 @@ async def test_max_retries_zero_sends_exactly_one_request(sim: OECSimulator) -> 
 
 
 async def test_exhausted_retries_raise_the_last_server_error(sim: OECSimulator) -> None:
-    sim.faults.api_errors(502, count=None, retry_after=0.01, message="upstream gone")
+    sim.faults.api_errors(502, times=None, retry_after=0.01, message="upstream gone")
 
     async with OECClient(sim.api_key, sim.base_url, max_retries=2) as client:
         with pytest.raises(ServerError) as caught:
@@ -189,7 +189,7 @@ async def test_exhausted_retries_raise_the_last_server_error(sim: OECSimulator) 
 
 
 async def test_exhausted_retries_on_429_raise_rate_limit_error(sim: OECSimulator) -> None:
-    sim.faults.rate_limit(count=None, retry_after=0.05)
+    sim.faults.rate_limit(times=None, retry_after=0.05)
 
     async with OECClient(sim.api_key, sim.base_url, max_retries=2) as client:
         with pytest.raises(RateLimitError) as caught:
@@ -428,7 +428,7 @@ def test_rate_limiter_refuses_a_zero_limit() -> None:
 
 
 async def test_paced_client_stays_under_the_servers_limit(sim: OECSimulator) -> None:
-    sim.rate_limit = (5, 0.5)
+    sim.configure(read_limit=5, rate_window=0.5)
     env = sim.environment_ids[0]
 
     async with OECClient(
@@ -446,7 +446,7 @@ async def test_paced_client_stays_under_the_servers_limit(sim: OECSimulator) -> 
 
 async def test_unpaced_burst_is_rate_limited_by_the_simulator(sim: OECSimulator) -> None:
     # The counterpart of the test above: the simulator's limit is real.
-    sim.rate_limit = (5, 0.5)
+    sim.configure(read_limit=5, rate_window=0.5)
     env = sim.environment_ids[0]
 
     async with OECClient(
@@ -498,7 +498,7 @@ async def test_exhausted_budget_header_pauses_the_next_request() -> None:
 
 
 async def test_429_without_retry_after_still_pauses_every_caller(sim: OECSimulator) -> None:
-    sim.faults.api_errors(429, count=1, code="rate_limit_exceeded")  # no Retry-After at all
+    sim.faults.api_errors(429, times=1, code="rate_limit_exceeded")  # no Retry-After at all
     async with OECClient(sim.api_key, sim.base_url, max_retries=0) as client:
         with pytest.raises(RateLimitError):
             await client.list_backups(sim.environment_ids[0])

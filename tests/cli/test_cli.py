@@ -15,14 +15,14 @@ import re
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
 
-from oec_async.testing import OECSimulator
+from oec_async.testing import OECSimulator, SimulatorFactory
 
 KiB = 1024
 SUMMARY_HEADER = ("environment", "backup", "size", "verified", "time", "error")
@@ -125,20 +125,16 @@ class CLI:
 
 
 @pytest.fixture
-async def cli_sim() -> AsyncIterator[OECSimulator]:
+async def cli_sim(oec_simulator_factory: SimulatorFactory) -> OECSimulator:
     # Six backups per environment: running, completed, completed, failed, completed,
     # pending; types scheduled, manual, pre_deploy, pre_restore, pre_upgrade, pre_destroy.
-    async with OECSimulator(
+    return await oec_simulator_factory(
         seed=2024,
         environments=3,
         backups_per_environment=6,
         dump_size=32 * KiB,
         filestore_size=8 * KiB,
-    ) as simulator:
-        try:
-            yield simulator
-        finally:
-            simulator.faults.release_stalls()
+    )
 
 
 @pytest.fixture
@@ -173,7 +169,7 @@ async def test_list_prints_a_table_with_every_backup_id(cli: CLI, cli_sim: OECSi
     assert run.returncode == 0, run
     for column in ("id", "status", "type", "created", "database", "filestore", "verified"):
         assert column in run.stdout
-    for backup in cli_sim.environment(env).backups:
+    for backup in cli_sim.backups(env):
         assert str(backup.id) in run.stdout
     assert ANSI_ESCAPE not in run.stdout
     assert run.stderr == ""
@@ -189,7 +185,7 @@ async def test_list_with_nothing_matching_says_so(cli: CLI, cli_sim: OECSimulato
 
 async def test_list_json_honours_status_type_and_limit(cli: CLI, cli_sim: OECSimulator) -> None:
     env = cli_sim.environment_ids[0]
-    backups = cli_sim.environment(env).backups
+    backups = cli_sim.backups(env)
 
     everything, completed, manual, first_three = await asyncio.gather(
         cli("list", env, "--json"),
@@ -238,7 +234,7 @@ async def test_urls_prints_presigned_urls_and_warns_that_they_are_secrets(
 async def test_urls_of_a_backup_not_completed_fails_with_one_error_line(
     cli: CLI, cli_sim: OECSimulator
 ) -> None:
-    running = cli_sim.environment(cli_sim.environment_ids[0]).backups[0]
+    running = cli_sim.backups(cli_sim.environment_ids[0])[0]
     assert running.status == "running"
 
     run = await cli("urls", running.id)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -20,40 +18,51 @@ from oec_async import (
 )
 from oec_async.download import BatchProgress, ProgressEvent, PullResult
 from oec_async.errors import NoCompletedBackupError
-from oec_async.testing import OECSimulator
+from oec_async.testing import ClientFactory, OECSimulator, SimulatorFactory, SimulatorSettings
 
 KiB = 1024
 MiB = 1024 * KiB
 
 
-@asynccontextmanager
-async def simulator_and_client(
-    *,
-    environments: int,
-    dump_size: int = 64 * KiB,
-    filestore_size: int = 8 * KiB,
-    bandwidth: float | None = None,
-    rate_limit: tuple[int, float] | None = (120, 60.0),
-    timeout: float = 5.0,
-    **client_kwargs: Any,
-) -> AsyncIterator[tuple[OECSimulator, OECClient]]:
-    """A small-dump simulator and a client pointed at it, both closed afterwards."""
-    async with (
-        OECSimulator(
+class SmallWorld(Protocol):
+    async def __call__(
+        self,
+        *,
+        environments: int,
+        dump_size: int = ...,
+        filestore_size: int = ...,
+        timeout: float = ...,
+        settings: SimulatorSettings | None = ...,
+        **client_kwargs: Any,
+    ) -> tuple[OECSimulator, OECClient]: ...
+
+
+@pytest.fixture
+def simulator_and_client(
+    oec_simulator_factory: SimulatorFactory, oec_client_factory: ClientFactory
+) -> SmallWorld:
+    """A small-dump simulator and a client pointed at it (both closed after the test)."""
+
+    async def make(
+        *,
+        environments: int,
+        dump_size: int = 64 * KiB,
+        filestore_size: int = 8 * KiB,
+        timeout: float = 5.0,
+        settings: SimulatorSettings | None = None,
+        **client_kwargs: Any,
+    ) -> tuple[OECSimulator, OECClient]:
+        sim = await oec_simulator_factory(
             seed=4321,
             environments=environments,
             backups_per_environment=3,  # running, completed, completed: latest is index 1
             dump_size=dump_size,
             filestore_size=filestore_size,
-            bandwidth=bandwidth,
-            rate_limit=rate_limit,
-        ) as sim,
-        OECClient(sim.api_key, sim.base_url, timeout=timeout, **client_kwargs) as client,
-    ):
-        try:
-            yield sim, client
-        finally:
-            sim.faults.release_stalls()
+            settings=settings,
+        )
+        return sim, await oec_client_factory(sim, timeout=timeout, **client_kwargs)
+
+    return make
 
 
 def assert_same_bytes_as_storage(
@@ -85,65 +94,67 @@ def part_files(directory: Path) -> list[Path]:
 
 
 async def test_bulk_pull_of_many_environments_isolates_each_kind_of_failure(
+    simulator_and_client: SmallWorld,
     tmp_path: Path,
 ) -> None:
-    async with simulator_and_client(environments=32) as (sim, client):
-        good = sim.environment_ids
-        no_completed = sim.add_environment(statuses=["failed", "running"])
-        unknown = uuid.uuid4()
-        corrupt, refused = good[5], good[9]
-        corrupt_backup = sim.latest_completed(corrupt).id
-        refused_backup = sim.latest_completed(refused).id
-        sim.faults.corrupt(1000, backup_id=corrupt_backup, times=None)
-        sim.faults.api_errors(400, path_contains=f"/backups/{refused_backup}/download", count=None)
-        env_ids = [*good[:3], no_completed, *good[3:20], unknown, *good[20:]]
+    sim, client = await simulator_and_client(environments=32)
+    good = sim.environment_ids
+    no_completed = sim.add_environment(statuses=["failed", "running"])
+    unknown = uuid.uuid4()
+    corrupt, refused = good[5], good[9]
+    corrupt_backup = sim.latest_completed(corrupt).id
+    refused_backup = sim.latest_completed(refused).id
+    sim.faults.corrupt(1000, backup_id=corrupt_backup, times=None)
+    sim.faults.api_errors(400, path_contains=f"/backups/{refused_backup}/download", times=None)
+    env_ids = [*good[:3], no_completed, *good[3:20], unknown, *good[20:]]
 
-        results = await client.pull_latest(env_ids, tmp_path, concurrency=8)
+    results = await client.pull_latest(env_ids, tmp_path, concurrency=8)
 
-        assert [r.environment_id for r in results] == env_ids
-        by_env = {r.environment_id: r for r in results}
+    assert [r.environment_id for r in results] == env_ids
+    by_env = {r.environment_id: r for r in results}
 
-        missing = by_env[no_completed]
-        assert isinstance(missing.error, NoCompletedBackupError)
-        assert (missing.backup_id, missing.download) == (None, None)
+    missing = by_env[no_completed]
+    assert isinstance(missing.error, NoCompletedBackupError)
+    assert (missing.backup_id, missing.download) == (None, None)
 
-        stranger = by_env[unknown]
-        assert isinstance(stranger.error, NotFoundError)
-        assert (stranger.backup_id, stranger.download) == (None, None)
+    stranger = by_env[unknown]
+    assert isinstance(stranger.error, NotFoundError)
+    assert (stranger.backup_id, stranger.download) == (None, None)
 
-        broken = by_env[corrupt]
-        assert isinstance(broken.error, IntegrityError)
-        assert broken.backup_id == corrupt_backup
-        assert broken.download is None
-        broken_dir = tmp_path / str(corrupt) / str(corrupt_backup)
-        assert not (broken_dir / "dump.sql").exists()  # nothing unverified under a final name
+    broken = by_env[corrupt]
+    assert isinstance(broken.error, IntegrityError)
+    assert broken.backup_id == corrupt_backup
+    assert broken.download is None
+    broken_dir = tmp_path / str(corrupt) / str(corrupt_backup)
+    assert not (broken_dir / "dump.sql").exists()  # nothing unverified under a final name
 
-        not_completed = by_env[refused]
-        assert isinstance(not_completed.error, BadRequestError)
-        assert not_completed.backup_id == refused_backup
-        assert not_completed.download is None
+    not_completed = by_env[refused]
+    assert isinstance(not_completed.error, BadRequestError)
+    assert not_completed.backup_id == refused_backup
+    assert not_completed.download is None
 
-        failed = {no_completed, unknown, corrupt, refused}
-        for result in results:
-            if result.environment_id not in failed:
-                assert_same_bytes_as_storage(sim, result)
-        assert sum(r.ok for r in results) == len(env_ids) - len(failed)
+    failed = {no_completed, unknown, corrupt, refused}
+    for result in results:
+        if result.environment_id not in failed:
+            assert_same_bytes_as_storage(sim, result)
+    assert sum(r.ok for r in results) == len(env_ids) - len(failed)
 
 
 async def test_duplicate_environment_ids_are_pulled_once_in_order_of_first_appearance(
+    simulator_and_client: SmallWorld,
     tmp_path: Path,
 ) -> None:
-    async with simulator_and_client(environments=3) as (sim, client):
-        a, b, c = sim.environment_ids
+    sim, client = await simulator_and_client(environments=3)
+    a, b, c = sim.environment_ids
 
-        results = await client.pull_latest([a, str(b), a, c, b, str(a).upper()], tmp_path)
+    results = await client.pull_latest([a, str(b), a, c, b, str(a).upper()], tmp_path)
 
-        assert [r.environment_id for r in results] == [a, b, c]
-        for env in (a, b, c):
-            assert len(sim.api_requests(f"/environments/{env}/backups")) == 1
-            assert len(sim.api_requests(f"/backups/{sim.latest_completed(env).id}/download")) == 1
-        for result in results:
-            assert_same_bytes_as_storage(sim, result)
+    assert [r.environment_id for r in results] == [a, b, c]
+    for env in (a, b, c):
+        assert len(sim.api_requests(f"/environments/{env}/backups")) == 1
+        assert len(sim.api_requests(f"/backups/{sim.latest_completed(env).id}/download")) == 1
+    for result in results:
+        assert_same_bytes_as_storage(sim, result)
 
 
 # -- bounds: connections and the rate limit ----------------------------------------------
@@ -155,47 +166,54 @@ async def test_duplicate_environment_ids_are_pulled_once_in_order_of_first_appea
     ids=["total-bound", "per-host-bound"],
 )
 async def test_concurrent_storage_connections_stay_within_the_client_bound(
-    tmp_path: Path, max_connections: int, max_connections_per_host: int, bound: int
+    simulator_and_client: SmallWorld,
+    tmp_path: Path,
+    max_connections: int,
+    max_connections_per_host: int,
+    bound: int,
 ) -> None:
     # 256 KiB at 2 MiB/s per response: each dump streams for ~125 ms, so transfers of
     # eight environments at once overlap unless the connector holds them back.
-    async with simulator_and_client(
+    sim, client = await simulator_and_client(
         environments=8,
         dump_size=256 * KiB,
-        bandwidth=2 * MiB,
+        settings=SimulatorSettings(bandwidth=2 * MiB),
         max_connections=max_connections,
         max_connections_per_host=max_connections_per_host,
-    ) as (sim, client):
-        results = await client.pull_latest(sim.environment_ids, tmp_path, concurrency=8)
+    )
+    results = await client.pull_latest(sim.environment_ids, tmp_path, concurrency=8)
 
     assert all(r.ok for r in results), [r.error for r in results]
     assert 1 < sim.storage_peak_in_flight <= bound
 
 
 async def test_client_pacing_keeps_a_burst_of_environments_under_the_server_rate_limit(
+    simulator_and_client: SmallWorld,
     tmp_path: Path,
 ) -> None:
     # The server allows 10 requests per 0.5 s bucket; the client paces itself to 8 per
     # 0.5 s (a margin, as the default 100/min has under the platform's 120/min).
-    async with simulator_and_client(
+    sim, client = await simulator_and_client(
         environments=12,
         dump_size=16 * KiB,
-        rate_limit=(10, 0.5),
+        settings=SimulatorSettings(read_limit=10, rate_window=0.5),
         requests_per_minute=8,
         rate_limit_period=0.5,
-    ) as (sim, client):
-        results = await client.pull_latest(sim.environment_ids, tmp_path, concurrency=12)
+    )
+    results = await client.pull_latest(sim.environment_ids, tmp_path, concurrency=12)
 
     assert all(r.ok for r in results), [r.error for r in results]
     assert sim.rate_limited == 0
     assert len(sim.api_requests()) == 2 * 12  # one list + one URL request each, no retry
 
 
-async def test_injected_429s_are_retried_and_pause_every_caller(tmp_path: Path) -> None:
-    async with simulator_and_client(environments=12, dump_size=16 * KiB) as (sim, client):
-        rule = sim.faults.rate_limit(count=3, retry_after=0.3)
+async def test_injected_429s_are_retried_and_pause_every_caller(
+    simulator_and_client: SmallWorld, tmp_path: Path
+) -> None:
+    sim, client = await simulator_and_client(environments=12, dump_size=16 * KiB)
+    rule = sim.faults.rate_limit(times=3, retry_after=0.3)
 
-        results = await client.pull_latest(sim.environment_ids, tmp_path, concurrency=4)
+    results = await client.pull_latest(sim.environment_ids, tmp_path, concurrency=4)
 
     assert all(r.ok for r in results), [r.error for r in results]
     assert rule.fired == 3
@@ -240,6 +258,7 @@ async def test_second_pull_into_the_same_folder_transfers_nothing(
 
 
 async def test_cancelled_pull_leaves_resumable_partials_and_the_next_pull_resumes(
+    simulator_and_client: SmallWorld,
     tmp_path: Path,
 ) -> None:
     # The dump's first 256 KiB arrive, then (after a 0.2 s pause, so the client sees two
@@ -247,73 +266,73 @@ async def test_cancelled_pull_leaves_resumable_partials_and_the_next_pull_resume
     # stalls with the connection open until released. The long client timeout keeps the
     # stall from being detected and resumed inside the test.
     stall_at = 640 * KiB
-    setup = simulator_and_client(environments=3, dump_size=MiB, timeout=30.0)
-    async with setup as (sim, client):
-        envs = sim.environment_ids
-        target = sim.latest_completed(envs[0])
-        sim.faults.stall_after(256 * KiB, backup_id=target.id, seconds=0.2)
-        sim.faults.stall_after(stall_at, backup_id=target.id)
-        on_disk = asyncio.Event()
+    sim, client = await simulator_and_client(environments=3, dump_size=MiB, timeout=30.0)
+    envs = sim.environment_ids
+    target = sim.latest_completed(envs[0])
+    sim.faults.stall_after(256 * KiB, backup_id=target.id, seconds=0.2)
+    sim.faults.stall_after(stall_at, backup_id=target.id)
+    on_disk = asyncio.Event()
 
-        def watch(event: ProgressEvent) -> None:
-            ours = event.backup_id == target.id and event.artifact == "database"
-            if ours and event.kind == "progress" and event.bytes_done > 0:
-                on_disk.set()
+    def watch(event: ProgressEvent) -> None:
+        ours = event.backup_id == target.id and event.artifact == "database"
+        if ours and event.kind == "progress" and event.bytes_done > 0:
+            on_disk.set()
 
-        task = asyncio.create_task(
-            client.pull_latest(envs, tmp_path, progress=watch, buffer_size=16 * KiB)
-        )
-        try:
-            await asyncio.wait_for(sim.wait_for_bytes(target.id, "database", stall_at), 10)
-            await asyncio.wait_for(on_disk.wait(), 10)
+    task = asyncio.create_task(
+        client.pull_latest(envs, tmp_path, progress=watch, buffer_size=16 * KiB)
+    )
+    try:
+        await asyncio.wait_for(sim.wait_for_bytes(target.id, "database", stall_at), 10)
+        await asyncio.wait_for(on_disk.wait(), 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        if not task.done():
             task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-        finally:
-            if not task.done():
-                task.cancel()
-                await asyncio.wait([task])
-            sim.faults.release_stalls()
+            await asyncio.wait([task])
+        sim.faults.release_stalls()
 
-        folder = tmp_path / str(target.environment_id) / str(target.id)
-        part = folder / "dump.sql.part"
-        assert part.is_file()
-        assert (folder / "dump.sql.part.json").is_file()
-        assert not (folder / "dump.sql").exists()
-        kept = part.stat().st_size
-        assert 0 < kept <= stall_at
+    folder = tmp_path / str(target.environment_id) / str(target.id)
+    part = folder / "dump.sql.part"
+    assert part.is_file()
+    assert (folder / "dump.sql.part.json").is_file()
+    assert not (folder / "dump.sql").exists()
+    kept = part.stat().st_size
+    assert 0 < kept <= stall_at
 
-        results = await client.pull_latest(envs, tmp_path)
+    results = await client.pull_latest(envs, tmp_path)
 
-        assert_same_bytes_as_storage(sim, results[0])
-        for result in results[1:]:  # finished or not before the cancellation
-            assert_same_bytes_as_storage(sim, result, fetched=None)
-        resumed = results[0].download
-        assert resumed is not None
-        assert resumed.database is not None
-        assert resumed.database.resumed_from == kept
-        assert resumed.database.bytes_transferred == resumed.database.size - kept
-        (ranged,) = [r for r in sim.storage_requests("database", target.id) if r.range is not None]
-        assert ranged.range == f"bytes={kept}-"
-        assert part_files(tmp_path) == []
+    assert_same_bytes_as_storage(sim, results[0])
+    for result in results[1:]:  # finished or not before the cancellation
+        assert_same_bytes_as_storage(sim, result, fetched=None)
+    resumed = results[0].download
+    assert resumed is not None
+    assert resumed.database is not None
+    assert resumed.database.resumed_from == kept
+    assert resumed.database.bytes_transferred == resumed.database.size - kept
+    (ranged,) = [r for r in sim.storage_requests("database", target.id) if r.range is not None]
+    assert ranged.range == f"bytes={kept}-"
+    assert part_files(tmp_path) == []
 
 
 # -- batch progress ----------------------------------------------------------------------
 
 
 async def test_batch_progress_reports_environments_and_bytes_to_the_end(
+    simulator_and_client: SmallWorld,
     tmp_path: Path,
 ) -> None:
     snapshots: list[BatchProgress] = []
-    async with simulator_and_client(environments=5) as (sim, client):
-        envs = sim.environment_ids
-        no_completed = sim.add_environment(statuses=["failed", "running"])
-        sim.faults.corrupt(10, backup_id=sim.latest_completed(envs[2]).id, times=None)
-        env_ids = [*envs, no_completed, uuid.uuid4()]
+    sim, client = await simulator_and_client(environments=5)
+    envs = sim.environment_ids
+    no_completed = sim.add_environment(statuses=["failed", "running"])
+    sim.faults.corrupt(10, backup_id=sim.latest_completed(envs[2]).id, times=None)
+    env_ids = [*envs, no_completed, uuid.uuid4()]
 
-        results = await client.pull_latest(
-            env_ids, tmp_path, concurrency=3, batch_progress=snapshots.append
-        )
+    results = await client.pull_latest(
+        env_ids, tmp_path, concurrency=3, batch_progress=snapshots.append
+    )
 
     assert [r.ok for r in results] == [True, True, False, True, True, False, False]
     assert snapshots

@@ -13,14 +13,14 @@ import contextlib
 import gc
 import random
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from oec_async import OECClient
-from oec_async.testing import OECSimulator
+from oec_async.testing import OECSimulator, SimulatorFactory
 from tests._support import completed_backup, folder_of, stored_bytes
 
 KiB = 1024
@@ -28,9 +28,8 @@ MiB = 1024 * KiB
 
 
 @pytest.fixture
-async def cancel_sim() -> AsyncIterator[OECSimulator]:
-    async with OECSimulator(seed=694491, dump_size=2 * MiB) as simulator:
-        yield simulator
+async def cancel_sim(oec_simulator_factory: SimulatorFactory) -> OECSimulator:
+    return await oec_simulator_factory(seed=694491, dump_size=2 * MiB)
 
 
 @contextlib.contextmanager

@@ -12,13 +12,13 @@ import os
 import sys
 import textwrap
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from oec_async import DownloadError, OECClient
-from oec_async.testing import OECSimulator
+from oec_async.testing import OECSimulator, SimulatorFactory
 from tests._support import mounted_tmpfs
 
 KiB = 1024
@@ -27,9 +27,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-async def disk_sim() -> AsyncIterator[OECSimulator]:
-    async with OECSimulator(seed=99, dump_size=2 * MiB) as simulator:
-        yield simulator
+async def disk_sim(oec_simulator_factory: SimulatorFactory) -> OECSimulator:
+    return await oec_simulator_factory(seed=99, dump_size=2 * MiB)
 
 
 def latest(sim: OECSimulator) -> uuid.UUID:

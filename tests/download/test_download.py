@@ -168,7 +168,7 @@ async def test_backup_without_filestore_downloads_the_rest_verified(
     sim: OECSimulator, client: OECClient, tmp_path: Path
 ) -> None:
     backup_id = completed_backup(sim)
-    sim.backup(backup_id).has_filestore = False
+    sim.update_backup(backup_id, has_filestore=False)
 
     result = await client.download_backup(backup_id, tmp_path)
 
@@ -184,7 +184,7 @@ async def test_backup_without_manifest_is_downloaded_but_not_reported_verified(
     sim: OECSimulator, client: OECClient, tmp_path: Path
 ) -> None:
     backup_id = completed_backup(sim)
-    sim.backup(backup_id).has_manifest = False
+    sim.update_backup(backup_id, has_manifest=False)
 
     result = await client.download_backup(backup_id, tmp_path)
 
@@ -202,7 +202,7 @@ async def test_backup_without_database_url_downloads_the_rest(
     sim: OECSimulator, client: OECClient, tmp_path: Path
 ) -> None:
     backup_id = completed_backup(sim)
-    sim.backup(backup_id).has_database = False
+    sim.update_backup(backup_id, has_database=False)
 
     result = await client.download_backup(backup_id, tmp_path)
 
@@ -216,8 +216,8 @@ async def test_strict_without_manifest_refuses_and_keeps_only_the_partial(
     sim: OECSimulator, client: OECClient, tmp_path: Path
 ) -> None:
     backup_id = completed_backup(sim)
-    sim.backup(backup_id).has_manifest = False
-    sim.backup(backup_id).has_filestore = False  # the dump alone: it is the one to fail
+    # the dump alone: it is the one to fail
+    sim.update_backup(backup_id, has_manifest=False, has_filestore=False)
     directory = folder_of(sim, tmp_path, backup_id)
 
     with pytest.raises(IntegrityError, match="no manifest") as caught:
@@ -237,8 +237,13 @@ async def test_url_basename_is_used_when_it_is_a_safe_name(
     sim: OECSimulator, client: OECClient, tmp_path: Path
 ) -> None:
     backup_id = completed_backup(sim)
-    sim.backup(backup_id).file_names["database"] = "odoo_prod_2026-05-22.sql"
-    sim.backup(backup_id).file_names["filestore"] = "files+attachments.tar.gz"
+    sim.update_backup(
+        backup_id,
+        file_names={
+            "database": "odoo_prod_2026-05-22.sql",
+            "filestore": "files+attachments.tar.gz",
+        },
+    )
 
     result = await client.download_backup(backup_id, tmp_path)
 
@@ -260,7 +265,7 @@ async def test_unsafe_url_basename_falls_back_to_the_default_name(
     sim: OECSimulator, client: OECClient, tmp_path: Path, served_as: str
 ) -> None:
     backup_id = completed_backup(sim)
-    sim.backup(backup_id).file_names["database"] = served_as
+    sim.update_backup(backup_id, file_names={"database": served_as})
 
     result = await client.download_backup(backup_id, tmp_path)
 

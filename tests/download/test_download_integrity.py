@@ -49,7 +49,7 @@ async def test_every_known_manifest_layout_verifies_the_download(
     sim: OECSimulator, client: OECClient, tmp_path: Path, variant: str
 ) -> None:
     backup_id = completed_backup(sim)
-    sim.backup(backup_id).manifest_variant = variant  # before the files are generated
+    sim.update_backup(backup_id, manifest_variant=variant)
 
     result = await client.download_backup(backup_id, tmp_path)
 
@@ -72,8 +72,7 @@ async def test_strict_refuses_a_manifest_without_checksums(
     sim: OECSimulator, client: OECClient, tmp_path: Path
 ) -> None:
     backup_id = completed_backup(sim)
-    sim.backup(backup_id).manifest_variant = "no_checksums"
-    sim.backup(backup_id).has_filestore = False
+    sim.update_backup(backup_id, manifest_variant="no_checksums", has_filestore=False)
 
     with pytest.raises(IntegrityError, match="no checksum"):
         await client.download_backup(backup_id, tmp_path, strict=True)
@@ -86,7 +85,7 @@ async def test_hostile_manifest_is_refused_and_no_dump_gets_its_final_name(
     sim: OECSimulator, client: OECClient, tmp_path: Path, variant: str
 ) -> None:
     backup_id = completed_backup(sim)
-    sim.backup(backup_id).manifest_variant = variant
+    sim.update_backup(backup_id, manifest_variant=variant)
     directory = folder_of(sim, tmp_path, backup_id)
 
     with pytest.raises(ManifestError) as caught:

@@ -12,7 +12,6 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import pytest
 
 from oec_async import DownloadError, OECClient, StorageError
 from oec_async.download import ProgressEvent
-from oec_async.testing import OECSimulator
+from oec_async.testing import ClientFactory, OECSimulator, SimulatorFactory
 from tests._support import assert_all_bytes_match, completed_backup, folder_of, stored_bytes, within
 
 KiB = 1024
@@ -32,15 +31,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-async def big_sim() -> AsyncIterator[OECSimulator]:
-    async with OECSimulator(seed=4242, dump_size=DUMP_SIZE) as simulator:
-        yield simulator
+async def big_sim(oec_simulator_factory: SimulatorFactory) -> OECSimulator:
+    return await oec_simulator_factory(seed=4242, dump_size=DUMP_SIZE)
 
 
 @pytest.fixture
-async def big_client(big_sim: OECSimulator) -> AsyncIterator[OECClient]:
-    async with OECClient(big_sim.api_key, big_sim.base_url, timeout=5.0) as api_client:
-        yield api_client
+async def big_client(big_sim: OECSimulator, oec_client_factory: ClientFactory) -> OECClient:
+    return await oec_client_factory(big_sim, timeout=5.0)
 
 
 class ProgressWatch:
@@ -352,9 +349,8 @@ async def test_object_changed_between_runs_restarts_instead_of_mixing_bytes(
 
 
 @pytest.fixture
-async def kill_sim() -> AsyncIterator[OECSimulator]:
-    async with OECSimulator(seed=9, dump_size=KILL_DUMP_SIZE) as simulator:
-        yield simulator
+async def kill_sim(oec_simulator_factory: SimulatorFactory) -> OECSimulator:
+    return await oec_simulator_factory(seed=9, dump_size=KILL_DUMP_SIZE)
 
 
 async def test_download_killed_with_sigkill_resumes_on_the_next_run(
@@ -421,7 +417,7 @@ async def test_burst_of_5xx_from_storage_is_retried_to_success(
     sim: OECSimulator, client: OECClient, tmp_path: Path
 ) -> None:
     backup_id = completed_backup(sim)
-    rule = sim.faults.storage_errors(503, count=2, artifact="database")
+    rule = sim.faults.storage_errors(503, times=2, artifact="database")
 
     result = await client.download_backup(backup_id, tmp_path)
 
@@ -435,7 +431,7 @@ async def test_5xx_with_retry_after_is_retried(
     sim: OECSimulator, client: OECClient, tmp_path: Path
 ) -> None:
     backup_id = completed_backup(sim)
-    sim.faults.storage_errors(503, count=1, artifact="filestore", retry_after=0.1)
+    sim.faults.storage_errors(503, times=1, artifact="filestore", retry_after=0.1)
 
     result = await client.download_backup(backup_id, tmp_path)
 
@@ -447,7 +443,7 @@ async def test_storage_errors_beyond_retries_fail_without_leaking_the_url(
     sim: OECSimulator, client: OECClient, tmp_path: Path
 ) -> None:
     backup_id = completed_backup(sim)
-    sim.faults.storage_errors(503, count=None, artifact="database")
+    sim.faults.storage_errors(503, times=None, artifact="database")
 
     with pytest.raises(DownloadError) as caught:
         await client.download_backup(backup_id, tmp_path, retries=1)
@@ -469,7 +465,7 @@ async def test_storage_404_is_not_retried(
     sim: OECSimulator, client: OECClient, tmp_path: Path
 ) -> None:
     backup_id = completed_backup(sim)
-    sim.faults.storage_errors(404, count=None, artifact="database")
+    sim.faults.storage_errors(404, times=None, artifact="database")
 
     with pytest.raises(StorageError) as caught:
         await client.download_backup(backup_id, tmp_path)
@@ -487,8 +483,7 @@ async def leave_a_complete_dump_partial(
 ) -> Path:
     """strict=True without a manifest keeps the whole dump as ``.part``: a deterministic
     way to leave a complete partial behind (as a kill during verification would)."""
-    sim.backup(backup_id).has_manifest = False
-    sim.backup(backup_id).has_filestore = False
+    sim.update_backup(backup_id, has_manifest=False, has_filestore=False)
     with pytest.raises(DownloadError):
         await client.download_backup(backup_id, dest, strict=True)
     part = folder_of(sim, dest, backup_id) / "dump.sql.part"

@@ -8,7 +8,7 @@ import errno
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from oec_async import (
     StorageError,
 )
 from oec_async.download import BackupDownload, ProgressEvent
-from oec_async.testing import OECSimulator, RequestRecord
+from oec_async.testing import ClientFactory, OECSimulator, RequestRecord, SimulatorFactory
 from tests._support import (
     assert_all_bytes_match,
     completed_backup,
@@ -38,15 +38,13 @@ DUMP_SIZE = 1 * MiB
 
 
 @pytest.fixture
-async def big_sim() -> AsyncIterator[OECSimulator]:
-    async with OECSimulator(seed=777, dump_size=DUMP_SIZE) as simulator:
-        yield simulator
+async def big_sim(oec_simulator_factory: SimulatorFactory) -> OECSimulator:
+    return await oec_simulator_factory(seed=777, dump_size=DUMP_SIZE)
 
 
 @pytest.fixture
-async def big_client(big_sim: OECSimulator) -> AsyncIterator[OECClient]:
-    async with OECClient(big_sim.api_key, big_sim.base_url, timeout=5.0) as api_client:
-        yield api_client
+async def big_client(big_sim: OECSimulator, oec_client_factory: ClientFactory) -> OECClient:
+    return await oec_client_factory(big_sim, timeout=5.0)
 
 
 async def settle(task: asyncio.Task[Any]) -> None:
@@ -224,7 +222,7 @@ async def test_lock_is_released_after_a_failed_download(
     sim: OECSimulator, client: OECClient, tmp_path: Path
 ) -> None:
     backup_id = completed_backup(sim)
-    sim.faults.storage_errors(404, count=1, artifact="database")
+    sim.faults.storage_errors(404, times=1, artifact="database")
     with pytest.raises(StorageError):
         await client.download_backup(backup_id, tmp_path)
 
@@ -242,7 +240,7 @@ async def test_url_expiring_mid_transfer_is_renewed_and_the_transfer_continues(
 ) -> None:
     sim = big_sim
     backup_id = completed_backup(sim)
-    sim.faults.expiry_style = style  # type: ignore[assignment]
+    sim.configure(expiry_style=style)
     sim.faults.expire_after(400 * KiB)
 
     result = await big_client.download_backup(backup_id, tmp_path)
@@ -267,7 +265,7 @@ async def test_url_about_to_expire_is_renewed_before_storage_refuses_it(
 ) -> None:
     sim = big_sim
     backup_id = completed_backup(sim)
-    sim.url_ttl = 2  # every URL the API issues lives 2 s: renewed 0.2 s before
+    sim.configure(url_ttl=2)  # every URL the API issues lives 2 s: renewed 0.2 s before
     stall_at = 300 * KiB
     sim.faults.stall_after(stall_at, seconds=2.0)  # the server pauses past the TTL...
     sim.faults.drop_after(stall_at + 64 * KiB)  # ...then drops: the resume needs a URL
@@ -288,7 +286,7 @@ async def test_storage_refusing_fresh_urls_gives_up_after_a_few_renewals(
     sim: OECSimulator, client: OECClient, tmp_path: Path
 ) -> None:
     backup_id = completed_backup(sim)
-    sim.faults.storage_errors(403, count=None, artifact="database")
+    sim.faults.storage_errors(403, times=None, artifact="database")
 
     with pytest.raises(StorageError, match="refusing") as caught:
         await within(client.download_backup(backup_id, tmp_path))

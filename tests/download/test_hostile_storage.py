@@ -7,21 +7,19 @@ are in test_download_resume.py and test_download_safety.py.)
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from oec_async import IntegrityError, OECClient
-from oec_async.testing import OECSimulator
+from oec_async.testing import OECSimulator, SimulatorFactory
 
 KiB = 1024
 
 
 @pytest.fixture
-async def lying_sim() -> AsyncIterator[OECSimulator]:
-    async with OECSimulator(seed=404, dump_size=512 * KiB) as simulator:
-        yield simulator
+async def lying_sim(oec_simulator_factory: SimulatorFactory) -> OECSimulator:
+    return await oec_simulator_factory(seed=404, dump_size=512 * KiB)
 
 
 def latest(sim: OECSimulator) -> uuid.UUID:

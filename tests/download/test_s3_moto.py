@@ -23,7 +23,7 @@ import asyncio
 import re
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ moto_server = pytest.importorskip("moto.server")
 
 from oec_async import OECClient  # noqa: E402
 from oec_async.download import ProgressEvent  # noqa: E402
-from oec_async.testing import OECSimulator, SimBackup  # noqa: E402
+from oec_async.testing import OECSimulator, SimBackup, SimulatorFactory  # noqa: E402
 
 BUCKET = "oec-backups"
 MiB = 1024 * 1024
@@ -70,10 +70,10 @@ def s3() -> Iterator[Any]:
 
 
 def upload(s3: Any, sim: OECSimulator, backup: SimBackup) -> None:
-    for artifact, obj in sim.world.ensure_objects(backup).items():
+    for artifact, obj in sim.objects(backup.id).items():
         s3.put_object(
             Bucket=BUCKET,
-            Key=sim.world.object_key(backup, artifact),
+            Key=sim.object_key(backup.id, artifact),
             Body=obj.path.read_bytes(),
         )
 
@@ -82,7 +82,7 @@ def signer(s3: Any, sim: OECSimulator, ttl: int | None = None) -> Callable[..., 
     def sign(backup: SimBackup, artifact: str, requested: float) -> str:
         url: str = s3.generate_presigned_url(
             "get_object",
-            Params={"Bucket": BUCKET, "Key": sim.world.object_key(backup, artifact)},
+            Params={"Bucket": BUCKET, "Key": sim.object_key(backup.id, artifact)},
             ExpiresIn=int(ttl if ttl is not None else requested),
         )
         return url
@@ -91,13 +91,13 @@ def signer(s3: Any, sim: OECSimulator, ttl: int | None = None) -> Callable[..., 
 
 
 @pytest.fixture
-async def s3_sim(s3: Any) -> AsyncIterator[OECSimulator]:
-    async with OECSimulator(seed=31, dump_size=24 * MiB, filestore_size=256 * 1024) as sim:
-        backup = sim.latest_completed(sim.environment_ids[0])
-        backup.file_names["database"] = f"dump-{uuid.uuid4().hex[:8]}.sql"  # fresh S3 keys
-        await asyncio.to_thread(upload, s3, sim, backup)
-        sim.url_signer = signer(s3, sim)
-        yield sim
+async def s3_sim(s3: Any, oec_simulator_factory: SimulatorFactory) -> OECSimulator:
+    sim = await oec_simulator_factory(seed=31, dump_size=24 * MiB, filestore_size=256 * 1024)
+    fresh = {"database": f"dump-{uuid.uuid4().hex[:8]}.sql"}  # fresh S3 keys
+    backup = sim.update_backup(latest(sim).id, file_names=fresh)
+    await asyncio.to_thread(upload, s3, sim, backup)
+    sim.configure(url_signer=signer(s3, sim))
+    return sim
 
 
 def latest(sim: OECSimulator) -> SimBackup:
@@ -182,7 +182,7 @@ async def test_moto_ignores_if_range_so_the_etag_of_the_206_is_checked(
 ) -> None:
     """Pins the moto behaviour the module docstring describes (if moto starts honouring
     If-Range, this fails and the docstring must change)."""
-    key = s3_sim.world.object_key(latest(s3_sim), "database")
+    key = s3_sim.object_key(latest(s3_sim).id, "database")
     url = s3.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": key})
     async with aiohttp.ClientSession() as session:
         headers = {"Range": "bytes=10-", "If-Range": '"0123456789abcdef0123456789abcdef"'}

@@ -10,7 +10,6 @@ import asyncio
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import pytest
 
 from oec_async import IntegrityError, OECClient
 from oec_async.download import ProgressEvent
-from oec_async.testing import OECSimulator, RequestRecord
+from oec_async.testing import ClientFactory, OECSimulator, RequestRecord, SimulatorFactory
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -34,20 +33,18 @@ _CLOSED_RANGE = re.compile(r"^bytes=(\d+)-(\d+)$")
 
 
 @pytest.fixture
-async def seg_sim() -> AsyncIterator[OECSimulator]:
+async def seg_sim(oec_simulator_factory: SimulatorFactory) -> OECSimulator:
     # A per-connection cap keeps the ranges running side by side, and stops storage from
     # pushing the first response far past the first range before the client hangs up on
     # it (so a fault at an offset hits the range that owns that offset).
-    async with OECSimulator(
+    return await oec_simulator_factory(
         seed=77, dump_size=SIZE, filestore_size=16 * KiB, bandwidth=16 * MiB
-    ) as simulator:
-        yield simulator
+    )
 
 
 @pytest.fixture
-async def seg_client(seg_sim: OECSimulator) -> AsyncIterator[OECClient]:
-    async with OECClient(seg_sim.api_key, seg_sim.base_url, timeout=5.0) as api_client:
-        yield api_client
+async def seg_client(seg_sim: OECSimulator, oec_client_factory: ClientFactory) -> OECClient:
+    return await oec_client_factory(seg_sim, timeout=5.0)
 
 
 def latest(sim: OECSimulator) -> uuid.UUID:
@@ -278,7 +275,7 @@ async def test_small_files_are_never_segmented(
 async def test_a_fast_connection_is_not_split(
     seg_sim: OECSimulator, seg_client: OECClient, tmp_path: Path
 ) -> None:
-    seg_sim.bandwidth = None  # loopback at full speed: 4 MiB well within the probe
+    seg_sim.configure(bandwidth=None)  # loopback at full speed: 4 MiB well within the probe
     backup_id = latest(seg_sim)
     options = {**SEGMENTED, "segment_probe": 0.15}
     result = await seg_client.download_backup(backup_id, tmp_path, **options)
@@ -291,7 +288,7 @@ async def test_a_fast_connection_is_not_split(
 async def test_a_slow_connection_is_split_after_the_probe(
     seg_sim: OECSimulator, seg_client: OECClient, tmp_path: Path
 ) -> None:
-    seg_sim.bandwidth = 4 * MiB  # a per-connection cap, as object stores have
+    seg_sim.configure(bandwidth=4 * MiB)  # a per-connection cap, as object stores have
     backup_id = latest(seg_sim)
     options = {**SEGMENTED, "segment_probe": 0.15}
     result = await seg_client.download_backup(backup_id, tmp_path, **options)

@@ -55,12 +55,12 @@ async def run_flow(sim: OECSimulator, client: OECClient) -> tuple[list[DownloadU
     urls.append(await client.get_download_urls(latest.id))
     urls.append(await client.get_download_urls(latest.id, expires_in=600))
 
-    sim.faults.api_errors(503, count=1, retry_after=0.01)  # retried
+    sim.faults.api_errors(503, times=1, retry_after=0.01)  # retried
     urls.append(await client.get_download_urls(latest.id))
-    sim.faults.rate_limit(count=1, retry_after=0.01)  # retried
+    sim.faults.rate_limit(times=1, retry_after=0.01)  # retried
     await client.list_backups(env)
 
-    running = sim.environment(env).backups[0]
+    running = sim.backups(env)[0]
     for failing in (
         client.get_download_urls(running.id),  # 400: not completed
         client.get_backup(uuid.uuid4()),  # 404
@@ -186,7 +186,7 @@ async def test_not_completed_and_not_found_errors_are_clean(
     sim: OECSimulator, client: OECClient
 ) -> None:
     env = sim.environment_ids[0]
-    running = sim.environment(env).backups[0]
+    running = sim.backups(env)[0]
 
     with pytest.raises(BadRequestError) as bad:
         await client.get_download_urls(running.id)
@@ -203,8 +203,7 @@ def test_the_log_audit_around_every_test_would_catch_a_leak(sim: OECSimulator) -
     real secrets (and not their redacted forms)."""
     from tests.conftest import _KEY, _SIGNATURE
 
-    signed = sim.sign_urls(sim.latest_completed(sim.environment_ids[0]), 60, ["database"])
-    url = signed["database"]
+    url = sim.presign(sim.latest_completed(sim.environment_ids[0]).id, "database", ttl=60)
     assert _KEY.search(f"GET with {sim.api_key}")
     assert _SIGNATURE.search(url)
     assert not _KEY.search("key oec_live_rw_****")

@@ -8,14 +8,13 @@ loopback with them.
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import trustme
 
 from oec_async import APIConnectionError, OECClient, StorageError
-from oec_async.testing import OECSimulator
+from oec_async.testing import ClientFactory, OECSimulator, SimulatorFactory
 
 
 @pytest.fixture(scope="module")
@@ -24,11 +23,10 @@ def ca() -> trustme.CA:
 
 
 @pytest.fixture
-async def tls_sim(ca: trustme.CA) -> AsyncIterator[OECSimulator]:
+async def tls_sim(ca: trustme.CA, oec_simulator_factory: SimulatorFactory) -> OECSimulator:
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1", "localhost").configure_cert(server_context)
-    async with OECSimulator(seed=5, ssl_context=server_context) as simulator:
-        yield simulator
+    return await oec_simulator_factory(seed=5, ssl_context=server_context)
 
 
 def trusting(ca: trustme.CA) -> ssl.SSLContext:
@@ -67,17 +65,21 @@ async def test_explicit_ssl_context_trusts_the_private_ca(
 
 
 async def test_storage_with_an_untrusted_certificate_is_refused(
-    tls_sim: OECSimulator, ca: trustme.CA, tmp_path: Path
+    tls_sim: OECSimulator,
+    tmp_path: Path,
+    oec_simulator_factory: SimulatorFactory,
+    oec_client_factory: ClientFactory,
 ) -> None:
     # The API is reached over plain http on loopback; its URLs point at https storage
     # whose certificate nobody trusts: the download must fail, not fall back to anything.
-    async with OECSimulator(seed=6) as plain_api:
-        plain_api.storage_public_url = tls_sim.storage_url
-        plain_api.world = tls_sim.world
-        env = tls_sim.environment_ids[0]
-        async with OECClient(plain_api.api_key, plain_api.base_url) as client:
-            with pytest.raises(StorageError) as caught:
-                await client.download_backup(tls_sim.latest_completed(env).id, tmp_path, retries=0)
+    # (The same seed makes the same world and signing secret as tls_sim's.)
+    plain_api = await oec_simulator_factory(
+        seed=tls_sim.seed, storage_public_url=tls_sim.storage_url
+    )
+    env = tls_sim.environment_ids[0]
+    client = await oec_client_factory(plain_api)
+    with pytest.raises(StorageError) as caught:
+        await client.download_backup(tls_sim.latest_completed(env).id, tmp_path, retries=0)
 
     assert "certificate" in str(caught.value).lower()
     folder = tmp_path / str(env) / str(tls_sim.latest_completed(env).id)

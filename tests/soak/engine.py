@@ -146,7 +146,7 @@ class Soak:
     # -- faults ------------------------------------------------------------------------
 
     def _remember_versions(self, backup: SimBackup) -> None:
-        for artifact, obj in self.sim.world.ensure_objects(backup).items():
+        for artifact, obj in self.sim.objects(backup.id).items():
             self.versions[(backup.id, artifact)].add(obj.sha256)
 
     def plan(self, backups: list[SimBackup]) -> Plan:
@@ -192,18 +192,18 @@ class Soak:
                 doomed.add(backup.id)
             elif kind == "storage_5xx":
                 faults.storage_errors(
-                    self.rng.choice([500, 502, 503]), count=self.rng.randint(1, 3)
+                    self.rng.choice([500, 502, 503]), times=self.rng.randint(1, 3)
                 )
             elif kind == "storage_429":
-                faults.storage_errors(429, count=self.rng.randint(1, 2), retry_after=0.05)
+                faults.storage_errors(429, times=self.rng.randint(1, 2), retry_after=0.05)
             elif kind == "api_5xx":
                 count = self.rng.randint(1, 2)
                 api_failures += count
-                faults.api_errors(self.rng.choice([500, 502, 503, 504]), count=count)
+                faults.api_errors(self.rng.choice([500, 502, 503, 504]), times=count)
             elif kind == "api_429":
                 count = self.rng.randint(1, 2)
                 api_failures += count
-                faults.rate_limit(count=count, retry_after=0.05)
+                faults.rate_limit(times=count, retry_after=0.05)
             elif kind == "expire":
                 faults.expire_after(offset, backup_id=backup.id)
             elif kind == "ignore_range":
@@ -422,7 +422,7 @@ async def run_soak(downloads: int, seed: int, *, kill_every: int = 20) -> SoakSt
         ) as sim:
             for index in range(3):  # and some bigger ones
                 sim.add_environment(statuses=["completed"], dump_size=(2 + index) * MiB)
-            sim.rate_limit = None
+            sim.configure(read_limit=None)
             soak = Soak(sim, work, seed)
             async with OECClient(
                 sim.api_key, sim.base_url, timeout=0.5, requests_per_minute=None
