@@ -199,34 +199,18 @@ class APITransport:
             APIError: any other error status, or an answer that is not JSON.
             APIConnectionError: no answer (an ``APITimeoutError`` for a timeout).
         """
-        if not self._key_proven:
-            async with self._probation.get():
-                if not self._key_proven:
-                    return await self._request(req)
-        return await self._request(req)
-
-    async def _request(self, req: APIRequest) -> Any:
-        self._refuse_locally(req)
         retries = 0
-        attempt: Attempt | None
         while True:
-            try:
-                answer = await self._send(req, attempt=retries + 1)
-            except _RedirectRefused as refused:
-                raise InvalidResponseError(
-                    str(refused), status=refused.status, method=req.method, path=req.shown
-                ) from None
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                sent = not _never_connected(exc)
-                error: APIError | APIConnectionError = self._connection_error(exc, req, sent)
-                attempt = Attempt(
-                    idempotent=req.idempotent, sent=sent, certificate=is_certificate_error(exc)
-                )
+            if self._key_proven:
+                body, error, attempt = await self._attempt(req, retries + 1)
             else:
-                body, failure, attempt = self._read(req, answer)
-                if failure is None:
-                    return body
-                error = failure
+                # Until the key has been answered for, one exchange at a time (and the
+                # answer read before the next caller goes): a burst with a bad key makes
+                # one refusal, not one per caller. Retry sleeps are outside the lock.
+                async with self._probation.get():
+                    body, error, attempt = await self._attempt(req, retries + 1)
+            if error is None:
+                return body
             retries += 1
             delay = retry_delay(attempt, retries, self.policy) if attempt is not None else None
             if delay is None:
@@ -235,6 +219,27 @@ class APITransport:
                 "%s %s: %s; retry %d in %.2f s", req.method, req.shown, error, retries, delay
             )
             await asyncio.sleep(delay)
+
+    async def _attempt(
+        self, req: APIRequest, number: int
+    ) -> tuple[Any, APIError | APIConnectionError | None, Attempt | None]:
+        """One attempt: ``(body, None, None)`` on success, else ``(None, error, attempt)``
+        (``attempt`` None: final, whatever the retries left)."""
+        self._refuse_locally(req)
+        try:
+            answer = await self._send(req, attempt=number)
+        except _RedirectRefused as refused:
+            error = InvalidResponseError(
+                str(refused), status=refused.status, method=req.method, path=req.shown
+            )
+            return None, error, None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            sent = not _never_connected(exc)
+            attempt = Attempt(
+                idempotent=req.idempotent, sent=sent, certificate=is_certificate_error(exc)
+            )
+            return None, self._connection_error(exc, req, sent), attempt
+        return self._read(req, answer)
 
     # -- step 1: what is refused without asking --------------------------------------------
 

@@ -249,10 +249,11 @@ class BackupFailedError(OECError):
 class WaitTimeoutError(OECError):
     """Waiting for a backup took longer than the ``timeout`` asked for.
 
-    The backup goes on on the platform; ``backup`` is how it was last seen, to wait again
-    with :meth:`OECClient.wait_for_backup` or to check later.
+    The backup goes on on the platform; ``backup`` is how it was last seen (None if no
+    poll got an answer), to wait again with :meth:`OECClient.wait_for_backup` or to check
+    later.
     """
 
-    def __init__(self, message: str, *, backup: Backup) -> None:
+    def __init__(self, message: str, *, backup: Backup | None) -> None:
         self.backup = backup
         super().__init__(message)

@@ -19,13 +19,13 @@ def page_of(items: list[dict[str, Any]], *, page: int = 1, page_size: int = 20) 
 
 
 def completed_of(sim: OECSimulator, env: uuid.UUID) -> list[dict[str, Any]]:
-    return [b.to_json() for b in sim.environment(env).backups if b.status == "completed"]
+    return [b.to_json() for b in sim.backups(env) if b.status == "completed"]
 
 
 async def test_get_backup_answering_another_id_is_refused(
     sim: OECSimulator, client: OECClient
 ) -> None:
-    asked, other = sim.environment(sim.environment_ids[0]).backups[:2]
+    asked, other = sim.backups(sim.environment_ids[0])[:2]
     sim.faults.api_raw(json.dumps(other.to_json(detail=True)).encode())
 
     with pytest.raises(InvalidResponseError) as caught:
@@ -61,7 +61,7 @@ async def test_latest_backup_that_is_not_completed_is_refused(
     sim: OECSimulator, client: OECClient
 ) -> None:
     env = sim.environment_ids[0]
-    running = next(b for b in sim.environment(env).backups if b.status != "completed")
+    running = next(b for b in sim.backups(env) if b.status != "completed")
     sim.faults.api_raw(page_of([running.to_json()], page_size=1))
 
     with pytest.raises(InvalidResponseError, match=f"status is {running.status}, asked completed"):
@@ -83,13 +83,13 @@ async def test_iter_backups_page_holding_another_environments_backup_is_refused(
     with pytest.raises(InvalidResponseError, match=f"environment_id is {other}"):
         await iterate()
 
-    assert seen == [b.id for b in sim.environment(asked).backups[:4]]
+    assert seen == [b.id for b in sim.backups(asked)[:4]]
 
 
 async def test_download_urls_for_another_backup_are_refused(
     sim: OECSimulator, client: OECClient
 ) -> None:
-    asked, other = (b.id for b in sim.environment(sim.environment_ids[0]).backups[:2])
+    asked, other = (b.id for b in sim.backups(sim.environment_ids[0])[:2])
     answer = {"backup_id": str(other), "database_url": None, "expires_in": 3600}
     sim.faults.api_raw(json.dumps(answer).encode())
 
@@ -104,7 +104,7 @@ async def test_filtered_listing_with_another_type_is_refused(
     sim: OECSimulator, client: OECClient
 ) -> None:
     env = sim.environment_ids[0]
-    scheduled = [b.to_json() for b in sim.environment(env).backups if b.backup_type != "manual"]
+    scheduled = [b.to_json() for b in sim.backups(env) if b.backup_type != "manual"]
     sim.faults.api_raw(page_of(scheduled[:1]))
 
     with pytest.raises(InvalidResponseError, match=r"backup_type is \w+, asked manual"):

@@ -67,7 +67,7 @@ def test_pacing_waits_work_in_a_second_asyncio_run() -> None:
 def test_one_client_downloads_in_two_asyncio_runs(tmp_path: Path) -> None:
     with simulator_in_a_thread(seed=3) as sim:
         env = sim.environment_ids[0]
-        backups = [b.id for b in sim.environment(env).backups if b.status == "completed"][:2]
+        backups = [b.id for b in sim.backups(env) if b.status == "completed"][:2]
         client = OECClient(sim.api_key, sim.base_url)
 
         results = [asyncio.run(client.download_backup(b, tmp_path)) for b in backups]

@@ -39,7 +39,7 @@ async def test_429_without_any_header_waits_until_just_past_the_next_window(
 ) -> None:
     # With a 1-second window, "one second past the next full minute" is a sixtieth of a
     # second past the next full second (wall clock: the server's calendar).
-    sim.faults.api_errors(429, count=1, code="rate_limit_exceeded")
+    sim.faults.api_errors(429, times=1, code="rate_limit_exceeded")
     wall, mono = time.time(), time.monotonic()
 
     async with OECClient(sim.api_key, sim.base_url, rate_limit_period=1.0) as client:
@@ -54,7 +54,7 @@ async def test_429_without_any_header_waits_until_just_past_the_next_window(
 async def test_429_without_any_header_holds_every_caller_until_the_next_window(
     sim: OECSimulator,
 ) -> None:
-    sim.faults.api_errors(429, count=1, code="rate_limit_exceeded")
+    sim.faults.api_errors(429, times=1, code="rate_limit_exceeded")
     wall, mono = time.time(), time.monotonic()
 
     async with OECClient(
@@ -116,7 +116,7 @@ async def test_x_ratelimit_limit_never_raises_the_configured_pace() -> None:
 async def test_refused_key_is_never_retried_and_later_calls_are_refused_locally(
     sim: OECSimulator, code: str
 ) -> None:
-    sim.faults.api_errors(401, count=None, code=code)
+    sim.faults.api_errors(401, times=None, code=code)
 
     async with OECClient(sim.api_key, sim.base_url) as client:
         with pytest.raises(AuthenticationError) as first:
@@ -147,7 +147,7 @@ async def test_a_burst_with_a_good_key_is_sent_concurrently_once_the_key_answere
 ) -> None:
     env = sim.environment_ids[0]
     await client.list_backups(env)  # the key has been answered for
-    sim.faults.api_errors(503, count=5, retry_after=0.3)
+    sim.faults.api_errors(503, times=5, retry_after=0.3)
 
     burst = asyncio.gather(*(client.list_backups(env) for _ in range(5)))
     await asyncio.sleep(0.15)
@@ -163,7 +163,7 @@ async def test_a_burst_with_a_good_key_is_sent_concurrently_once_the_key_answere
 async def test_ip_blocked_raises_at_once_and_later_calls_wait_out_the_block_locally(
     sim: OECSimulator, client: OECClient
 ) -> None:
-    sim.faults.rate_limit(count=1, retry_after=900, code="ip_blocked")
+    sim.faults.rate_limit(times=1, retry_after=900, code="ip_blocked")
 
     with pytest.raises(RateLimitError) as first:
         await client.list_backups(sim.environment_ids[0])
@@ -180,7 +180,7 @@ async def test_ip_blocked_raises_at_once_and_later_calls_wait_out_the_block_loca
 async def test_ip_blocked_without_any_header_is_taken_for_fifteen_minutes(
     sim: OECSimulator, client: OECClient
 ) -> None:
-    sim.faults.api_errors(429, count=1, code="ip_blocked")
+    sim.faults.api_errors(429, times=1, code="ip_blocked")
 
     with pytest.raises(RateLimitError) as caught:
         await client.list_backups(sim.environment_ids[0])
