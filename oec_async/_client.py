@@ -657,7 +657,7 @@ class OECClient:
         """The states of a backup being taken, one per poll, until it completes::
 
             async for state in client.watch_backup(backup):
-                print(f"{state.status} {state.percent or 0:.0f}% {state.step or ''}")
+                print(f"{state.percent or 0:3.0f}% {state.step or state.status}")
 
         Polls the backup's task while it runs (progress and current step), then the
         backup. The pace is the platform's own client's (every 5 s for the first 30 s,

@@ -271,7 +271,9 @@ class BackupProgress:
 
     @property
     def status(self) -> BackupStatus | str:
-        """The backup's status."""
+        """The backup's status as last read: while its task runs, the task is polled
+        instead (see :attr:`percent` and :attr:`step`), and the backup is read again once
+        the task has ended."""
         return self.backup.status
 
     @property

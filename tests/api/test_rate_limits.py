@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from oec_async import AuthenticationError, OECClient, RateLimitError
-from oec_async.testing import OECSimulator
+from oec_async.testing import OECSimulator, SimulatorSettings
 from tests.api._servers import tiny_api
 
 ENV = "6f1c2b4e-8a7d-4c3b-9e2f-1a2b3c4d5e6f"
@@ -187,3 +187,47 @@ async def test_ip_blocked_without_any_header_is_taken_for_fifteen_minutes(
 
     assert caught.value.retry_after == 900
     assert len(sim.api_requests()) == 1
+
+
+# -- against the simulator's own limits ----------------------------------------------------
+
+
+async def test_the_platforms_headerless_429_is_waited_out_to_the_next_window() -> None:
+    # Current API versions refuse with no header at all; pacing off, the client meets
+    # the limit and must come back in the next calendar window, not before.
+    settings = SimulatorSettings(
+        read_limit=3, rate_window=1.0, rate_limit_headers=False, rate_headers_on_success=False
+    )
+    async with (
+        OECSimulator(seed=2, settings=settings) as sim,
+        OECClient(
+            sim.api_key, sim.base_url, requests_per_minute=None, rate_limit_period=1.0
+        ) as client,
+    ):
+        for _ in range(5):
+            await client.list_backups(sim.environment_ids[0])
+
+    log = sim.api_requests()
+    statuses = [r.status for r in log]
+    assert statuses.count(429) == 1
+    refused = statuses.index(429)
+    assert log[refused].headers.get("Retry-After") is None
+    assert log[refused + 1].window == log[refused].window + 1
+    assert sim.rate_limited == 1
+
+
+async def test_an_older_api_counting_reads_against_the_write_budget_is_paced_under_it() -> None:
+    # X-RateLimit-Limit: 20 on the first GET tells the key's real read limit; the client,
+    # configured for 100, paces at 16 and never meets a 429.
+    settings = SimulatorSettings(shared_budget=True, write_limit=20, rate_window=1.0)
+    async with (
+        OECSimulator(seed=2, settings=settings) as sim,
+        OECClient(sim.api_key, sim.base_url, rate_limit_period=1.0) as client,
+    ):
+        await client.list_backups(sim.environment_ids[0])
+        await asyncio.gather(*(client.list_backups(env) for env in sim.environment_ids * 12))
+        assert client.rate_limiter is not None
+        assert client.rate_limiter.limit == 16
+
+    assert sim.rate_limited == 0
+    assert max(sim.requests_per_window().values()) <= 20

@@ -95,3 +95,16 @@ async def test_redirect_to_another_origin_is_refused_and_nothing_is_sent_there(
     assert client.api_requests_sent == 1
     assert caught.value.status == 302
     assert "abcdef123456" not in str(caught.value)  # the target's query is not quoted
+
+
+async def test_the_platform_counts_every_hop_against_the_read_budget(
+    sim: OECSimulator, client: OECClient
+) -> None:
+    sim.faults.api_redirect(times=2)  # to the same URL, twice: a proxy's loop
+
+    page = await client.list_backups(sim.environment_ids[0])
+
+    assert page.items
+    assert [r.status for r in sim.api_requests()] == [307, 307, 200]
+    assert client.api_requests_sent == 3
+    assert sum(sim.requests_per_window(budget="read").values()) == 3
