@@ -291,12 +291,12 @@ class OECClient:
 
     async def _call(
         self,
-        cls: Any,
+        cls: type[T],
         request: APIRequest,
         *,
         whole: Expect | None = None,
         each: Expect | None = None,
-    ) -> Any:
+    ) -> T:
         """Send ``request`` and read its answer as a ``cls``, checked against the question.
 
         ``whole`` and ``each`` say what the answer, or every entry of a listing answer,
@@ -335,10 +335,8 @@ class OECClient:
         whole: Expect | None = None,
         each: Expect | None = None,
     ) -> T:
-        result: T = await self._call(
-            cls, APIRequest(path, params=params or {}, secret=secret), whole=whole, each=each
-        )
-        return result
+        request = APIRequest(path, params=params or {}, secret=secret)
+        return await self._call(cls, request, whole=whole, each=each)
 
     # -- backups (API.md section 2) --------------------------------------------------------
 
@@ -633,8 +631,7 @@ class OECClient:
                 "it is not asked again automatically"
             ),
         )
-        backup: Backup = await self._call(Backup, request, whole={"environment_id": env})
-        return backup
+        return await self._call(Backup, request, whole={"environment_id": env})
 
     async def get_task(self, task_id: str | uuid.UUID) -> Task:
         """The platform task behind an on-demand backup (``Backup.task_id``).

@@ -182,12 +182,6 @@ class APITransport:
     def __repr__(self) -> str:
         return f"APITransport(base_url={self.base_url!r})"
 
-    async def get_json(
-        self, path: str, params: Mapping[str, Any] | None = None, *, secret: bool = False
-    ) -> Any:
-        """GET ``base_url + path``: :meth:`request` of a GET."""
-        return await self.request(APIRequest(path, params=params or {}, secret=secret))
-
     async def request(self, req: APIRequest) -> Any:
         """Send ``req`` (retried, paced and mapped to errors as API.md says); the JSON body.
 
