@@ -13,12 +13,14 @@ import importlib
 import logging
 from typing import TYPE_CHECKING
 
+from oec_async._shard import shard_of
 from oec_async._version import __version__
 from oec_async.errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
     AuthenticationError,
+    BackupFailedError,
     BadRequestError,
     ConfigurationError,
     ConflictError,
@@ -37,8 +39,23 @@ from oec_async.errors import (
     ServerError,
     StorageError,
     UnprocessableEntityError,
+    WaitTimeoutError,
 )
-from oec_async.models import Backup, BackupPage, BackupStatus, BackupType, DownloadURLs
+from oec_async.models import (
+    Backup,
+    BackupPage,
+    BackupProgress,
+    BackupStatus,
+    BackupType,
+    CursorPage,
+    DownloadURLs,
+    Environment,
+    EnvironmentStatus,
+    Pagination,
+    Project,
+    Task,
+    TaskStatus,
+)
 
 if TYPE_CHECKING:  # imported on first use (below), so that errors and models load fast
     from oec_async import download as download
@@ -71,19 +88,24 @@ __all__ = [
     "AuthenticationError",
     "Backup",
     "BackupDownload",
+    "BackupFailedError",
     "BackupFolder",
     "BackupPage",
+    "BackupProgress",
     "BackupStatus",
     "BackupType",
     "BadRequestError",
     "BatchProgress",
     "ConfigurationError",
     "ConflictError",
+    "CursorPage",
     "DownloadError",
     "DownloadLockedError",
     "DownloadOptions",
     "DownloadURLs",
     "DownloadedFile",
+    "Environment",
+    "EnvironmentStatus",
     "EnvironmentSummary",
     "InsufficientSpaceError",
     "IntegrityError",
@@ -93,22 +115,28 @@ __all__ = [
     "NotFoundError",
     "OECClient",
     "OECError",
+    "Pagination",
     "PaymentRequiredError",
     "PermissionDeniedError",
     "ProgressEvent",
+    "Project",
     "PruneResult",
     "PullResult",
     "RateLimitError",
     "RetentionPolicy",
     "ServerError",
     "StorageError",
+    "Task",
+    "TaskStatus",
     "UnprocessableEntityError",
     "VerifyResult",
+    "WaitTimeoutError",
     "__version__",
     "archive_status",
     "inventory",
     "plan_retention",
     "prune",
+    "shard_of",
     "verify_archive",
 ]
 

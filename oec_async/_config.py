@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
+import ssl as ssl_module
 import uuid
+from typing import Any
 from urllib.parse import urlsplit
 
 from oec_async._redact import KEY_PATTERN, redact_text
@@ -14,7 +17,11 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "MAX_EXPIRES_IN",
     "MIN_EXPIRES_IN",
+    "check_count",
     "check_expires_in",
+    "check_seconds",
+    "check_ssl",
+    "check_text",
     "coerce_uuid",
     "is_loopback_host",
     "resolve_api_key",
@@ -26,8 +33,86 @@ MIN_EXPIRES_IN = 300
 MAX_EXPIRES_IN = 86400
 
 
+def _shown(value: object) -> str:
+    """A bad value as a message shows it: short strings and numbers by value (a secret is
+    never passed where a number belongs), anything else by type."""
+    if isinstance(value, bool | int | float) or (isinstance(value, str) and len(value) <= 32):
+        return f"{redact_text(repr(value))} ({type(value).__name__})"
+    return type(value).__name__
+
+
+def check_seconds(value: object, name: str, *, allow_zero: bool = False) -> float:
+    """A duration in seconds: a finite real number > 0 (or >= 0), never a bool or a str.
+
+    Raises:
+        ConfigurationError: naming ``name`` and the value it got.
+    """
+    bound = ">= 0" if allow_zero else "> 0"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+        or (value == 0 and not allow_zero)
+    ):
+        raise ConfigurationError(f"{name} must be a number of seconds {bound}, got {_shown(value)}")
+    return float(value)
+
+
+def check_count(value: object, name: str, *, minimum: int = 0, allow_none: bool = False) -> Any:
+    """An integer >= ``minimum`` (or None when ``allow_none``), never a bool, float or str.
+
+    Raises:
+        ConfigurationError: naming ``name`` and the value it got.
+    """
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        alternative = ", or None" if allow_none else ""
+        raise ConfigurationError(
+            f"{name} must be an integer >= {minimum}{alternative}, got {_shown(value)}"
+        )
+    return value
+
+
+def check_text(value: object, name: str, *, allow_none: bool = True) -> str | None:
+    """A non-empty single-line string (it goes into an HTTP header), or None.
+
+    Raises:
+        ConfigurationError: naming ``name``.
+    """
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, str) or not value.strip() or any(c in value for c in "\r\n\0"):
+        raise ConfigurationError(
+            f"{name} must be a non-empty single-line string, got {_shown(value)}"
+        )
+    return value
+
+
+def check_ssl(value: object, name: str = "ssl") -> ssl_module.SSLContext | bool:
+    """``True`` (verify with the system's CAs), ``False`` (no verification) or an
+    ``ssl.SSLContext``; anything else (``"yes"``, ``1``, ``None``) is refused.
+
+    Raises:
+        ConfigurationError: naming ``name``.
+    """
+    if isinstance(value, bool | ssl_module.SSLContext):
+        return value
+    raise ConfigurationError(
+        f"{name} must be True, False or an ssl.SSLContext, got {_shown(value)}"
+    )
+
+
 def resolve_api_key(api_key: str | None) -> str:
-    """The key from the argument, else ``OEC_API_KEY``; its format checked locally."""
+    """The key from the argument, else ``OEC_API_KEY``; its format checked locally.
+
+    Raises:
+        ConfigurationError: no key, a key that is not a string, or a malformed key (the
+            message describes the expected shape and never echoes the key).
+    """
+    if api_key is not None and not isinstance(api_key, str):
+        raise ConfigurationError(f"api_key must be a string, got {type(api_key).__name__}")
     key = api_key if api_key is not None else os.environ.get("OEC_API_KEY")
     if not key:
         raise ConfigurationError("no API key: pass api_key= or set OEC_API_KEY")
@@ -57,7 +142,13 @@ def resolve_base_url(base_url: str | None) -> str:
 
     ``https`` only, except for loopback hosts (the simulator, a local proxy): the key
     must never cross a network in clear text.
+
+    Raises:
+        ConfigurationError: not a string, not an http(s) URL, credentials or a query in
+            it, or plain ``http://`` to a host that is not loopback.
     """
+    if base_url is not None and not isinstance(base_url, str):
+        raise ConfigurationError(f"base_url must be a string, got {type(base_url).__name__}")
     url = base_url or os.environ.get("OEC_BASE_URL") or DEFAULT_BASE_URL
     url = url.strip().rstrip("/")
     try:

@@ -63,7 +63,23 @@ def _structure_bool(value: Any, _: type) -> bool:
     raise TypeError(f"expected a boolean, got {type(value).__name__}")
 
 
+def _structure_loose_id(value: Any, _: Any) -> uuid.UUID | str | None:
+    # An id this SDK only shows (a server's, say): a UUID when it reads as one, else kept
+    # as sent. An unexpected kind of id must not break a listing.
+    if value is None or isinstance(value, uuid.UUID):
+        return value
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise TypeError(f"expected an id, got {type(value).__name__}")
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return str(value)
+
+
 converter.register_structure_hook(bool, _structure_bool)
+converter.register_structure_hook_func(
+    lambda tp: tp == (uuid.UUID | str | None), _structure_loose_id
+)
 converter.register_structure_hook(uuid.UUID, _structure_uuid)
 converter.register_unstructure_hook(uuid.UUID, str)
 converter.register_structure_hook(datetime, _structure_datetime)

@@ -1,150 +1,75 @@
-"""The API request loop: pacing, retries, redirects, error mapping and redacted logging.
+"""The API request loop: local refusals, pacing, retries, redirects, deadlines, error
+mapping and redacted logging.
 
-Every API call goes through :meth:`APITransport.get_json`. The endpoints in
-``_client.py`` know nothing about any of this.
+Every API call goes through :meth:`APITransport.request`, described by an
+:class:`APIRequest`. The endpoints in ``_client.py`` know nothing about any of this; the
+decision to retry is :func:`oec_async._retry.retry_delay`, and what an error answer means
+is :mod:`oec_async._status`.
+
+Sending a request, step by step:
+
+1. Refuse locally what the server would refuse anyway: a key it refused before (a fleet
+   behind one address must not hammer: ten refused keys block the address), an address
+   it blocked (``ip_blocked``, until the block lifts), a write with a read-only key.
+2. Take a slot of the request's budget (reads or writes), for every request on the wire:
+   each redirect hop too.
+3. Send, headers and body within ``timeout`` (a deadline of our own: aiohttp's read
+   timeout is an idle timeout, which a server dripping a header line at a time resets).
+   A write goes on a fresh connection, so that a pooled connection the server had closed
+   can never be mistaken for a request that may have reached it.
+4. Learn from the answer: ``X-RateLimit-Limit`` sets the budget's pace,
+   ``X-RateLimit-Remaining: 0`` pauses it until the reset, a 429 pauses every caller of
+   the budget.
+5. Retry or raise, as :func:`~oec_async._retry.retry_delay` decides. A request that may
+   have reached the server is never resent unless it is idempotent: a POST that creates a
+   backup is sent once, and the error then says what to check.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
-import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import aiohttp
+import attrs
 
-from oec_async._ratelimit import RateLimiter
-from oec_async._redact import redact_text
-from oec_async._retry import RETRYABLE_STATUSES, RetryPolicy, server_retry_after
+from oec_async._loops import LoopBoundLock
+from oec_async._ratelimit import Budget, Pacer, wait_past_next_window
+from oec_async._redact import redact_text, redact_url
+from oec_async._retry import Attempt, RetryPolicy, reset_wait, retry_delay, server_retry_after
+from oec_async._status import error_for_status, summarise_text
 from oec_async.errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
     AuthenticationError,
-    BadRequestError,
-    ConflictError,
     InvalidResponseError,
-    NotFoundError,
-    PaymentRequiredError,
     PermissionDeniedError,
     RateLimitError,
-    ServerError,
-    UnprocessableEntityError,
 )
 
-__all__ = ["APITransport", "error_for_status", "is_certificate_error", "parse_error_body"]
+__all__ = ["APIRequest", "APITransport", "SessionSource", "is_certificate_error", "origin"]
 
 logger = logging.getLogger("oec_async.http")
 
-_STATUS_ERRORS: dict[int, type[APIError]] = {
-    400: BadRequestError,
-    401: AuthenticationError,
-    402: PaymentRequiredError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-    409: ConflictError,
-    422: UnprocessableEntityError,
-    429: RateLimitError,
-}
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
-_TITLE = re.compile(r"(?is)<title[^>]*>(.*?)</title>")
-_TAGS = re.compile(r"(?s)<[^>]+>")
+#: How long an ``ip_blocked`` lasts when the server does not say (API.md section 1).
+_IP_BLOCK_SECONDS = 15 * 60.0
+_READ_ONLY_PREFIX = "oec_live_ro_"
 
 
 def origin(url: str) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` of a URL, the default port filled in."""
     parts = urlsplit(url)
     port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
     return parts.scheme, (parts.hostname or "").lower(), port
-
-
-def _text_of(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else json.dumps(value, default=str)
-
-
-def _describe_validation_list(items: list[Any]) -> str:
-    parts = []
-    for item in items:
-        if isinstance(item, dict):
-            loc = item.get("loc")
-            where = ".".join(str(p) for p in loc) if isinstance(loc, list) else None
-            msg = _text_of(item.get("msg")) or _text_of(item)
-            parts.append(f"{where}: {msg}" if where else str(msg))
-        else:
-            parts.append(str(item))
-    return "; ".join(parts)
-
-
-def parse_error_body(body: Any) -> tuple[str | None, str | None]:
-    """``(code, message)`` from any of the platform's four error-body shapes.
-
-    - ``{"detail": "text"}``
-    - ``{"detail": {"error": code, "message": text, ...}}``
-    - ``{"detail": [{"loc": [...], "msg": text, "type": code}, ...]}`` (validation)
-    - ``{"error": code, "message": text, "details": ...}``
-    """
-    if isinstance(body, str):
-        return None, body or None
-    if not isinstance(body, dict):
-        return None, None
-    detail = body.get("detail")
-    if isinstance(detail, str):
-        return _text_of(body.get("error")), detail
-    if isinstance(detail, dict):
-        code = detail.get("error") or detail.get("code") or detail.get("type")
-        message = detail.get("message") or detail.get("msg") or detail.get("detail")
-        return _text_of(code), _text_of(message)
-    if isinstance(detail, list):
-        first = detail[0] if detail and isinstance(detail[0], dict) else {}
-        code = first.get("type") if isinstance(first, dict) else None
-        return _text_of(code) or "validation_error", _describe_validation_list(detail)
-    error = body.get("error")
-    if isinstance(error, dict):  # {"error": {"code": ..., "message": ...}}
-        return _text_of(error.get("code") or error.get("type")), _text_of(error.get("message"))
-    message = body.get("message") or body.get("msg")
-    return _text_of(error), _text_of(message)
-
-
-def _summarise_text(text: str, content_type: str) -> str:
-    """A short, readable account of a non-JSON body: an HTML page's title, or its start."""
-    if "html" in content_type or text.lstrip().startswith("<"):
-        title = _TITLE.search(text)
-        shown = title.group(1) if title else _TAGS.sub(" ", text)
-        shown = " ".join(shown.split())[:160]
-        return f"unexpected HTML page ({shown})" if shown else "unexpected HTML page"
-    return " ".join(text.split())[:200] or "empty body"
-
-
-def error_for_status(
-    status: int,
-    body: Any,
-    *,
-    method: str,
-    path: str,
-    retry_after: float | None = None,
-    fallback_message: str | None = None,
-) -> APIError:
-    code, message = parse_error_body(body)
-    message = redact_text(message or fallback_message or f"HTTP {status}")
-    code = redact_text(code) if code else None
-    kwargs: dict[str, Any] = {
-        "status": status,
-        "code": code,
-        "body": body,
-        "method": method,
-        "path": path,
-    }
-    if status == 429:
-        return RateLimitError(message, retry_after=retry_after, **kwargs)
-    if status >= 500:
-        return ServerError(message, **kwargs)
-    return _STATUS_ERRORS.get(status, APIError)(message, **kwargs)
 
 
 def is_certificate_error(exc: BaseException) -> bool:
@@ -152,26 +77,79 @@ def is_certificate_error(exc: BaseException) -> bool:
     return isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError)
 
 
-def _connection_error(exc: BaseException, method: str, path: str) -> APIConnectionError:
-    # aiohttp's messages may carry the full URL; only a redacted description survives, and
-    # the original exception is not chained (tracebacks would print it).
-    detail = redact_text(str(exc)) or type(exc).__name__
-    if isinstance(exc, TimeoutError):
-        return APITimeoutError(f"{method} {path}: timed out ({type(exc).__name__})")
-    return APIConnectionError(f"{method} {path}: {type(exc).__name__}: {detail}")
+def _never_connected(exc: BaseException) -> bool:
+    """The connection was never made, so the request cannot have reached the server."""
+    return isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+
+
+@attrs.frozen
+class APIRequest:
+    """One API call as an endpoint describes it.
+
+    ``secret``: the answer holds secrets (presigned URLs), so no error raised for it keeps
+    or quotes the body. ``unsure``: for a request that is not idempotent, what to tell the
+    caller when it may have reached the server and no answer says what it did (the POST
+    is never resent).
+    """
+
+    path: str
+    method: str = "GET"
+    params: Mapping[str, Any] = attrs.field(factory=dict)
+    json: Any = None
+    secret: bool = False
+    unsure: str | None = None
+
+    @property
+    def idempotent(self) -> bool:
+        return self.method in ("GET", "HEAD")
+
+    @property
+    def budget(self) -> Budget:
+        """Reads and writes are budgeted separately by the platform."""
+        return "read" if self.idempotent else "write"
+
+    @property
+    def query(self) -> dict[str, str]:
+        return {k: str(v) for k, v in self.params.items() if v is not None}
+
+    @property
+    def shown(self) -> str:
+        """The path and query as messages and logs show them (ids and filters only)."""
+        query = self.query
+        return f"{self.path}?{urlencode(query)}" if query else self.path
+
+
+class SessionSource(Protocol):
+    """Where the transport gets its session from (the client owns sessions)."""
+
+    async def __call__(self, *, write: bool) -> aiohttp.ClientSession: ...
+
+
+class _RedirectRefused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+@attrs.frozen
+class _Answer:
+    status: int
+    headers: Mapping[str, str]
+    raw: bytes | None  # None: larger than any answer the API documents
+    location: str | None = None
 
 
 class APITransport:
-    """Sends GETs to the API and returns decoded JSON, or raises the matching error."""
+    """Sends API requests and returns decoded JSON, or raises the matching error."""
 
     def __init__(
         self,
         *,
         base_url: str,
         api_key: str,
-        session: Callable[[], Awaitable[aiohttp.ClientSession]],
+        session: SessionSource,
         policy: RetryPolicy,
-        limiter: RateLimiter | None,
+        pacer: Pacer,
         timeout: float,
         connect_timeout: float,
         user_agent: str,
@@ -182,122 +160,200 @@ class APITransport:
         self._api_key = api_key
         self._session = session
         self.policy = policy
-        self.limiter = limiter
+        self.pacer = pacer
+        self.deadline = timeout
         self.timeout = aiohttp.ClientTimeout(
-            total=timeout, sock_connect=connect_timeout, sock_read=timeout
+            total=None, sock_connect=connect_timeout, sock_read=timeout
         )
         self.user_agent = user_agent
         self.ssl = ssl
         self.max_response_bytes = max_response_bytes
         self._origin = origin(base_url)
         self.request_count = 0
+        # Until the server has answered once as to a known key, one call at a time: a burst
+        # of calls with a bad key would otherwise all be refused, and ten refused keys from
+        # one address block it for 15 minutes.
+        self._key_proven = False
+        self._probation = LoopBoundLock()
+        self._refused: AuthenticationError | None = None
+        self._blocked: RateLimitError | None = None
+        self._blocked_until = 0.0
 
     def __repr__(self) -> str:
         return f"APITransport(base_url={self.base_url!r})"
 
-    async def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        """GET ``base_url + path``; retried, paced and mapped to errors as API.md says."""
-        method = "GET"
-        query = {k: str(v) for k, v in (params or {}).items() if v is not None}
-        shown = f"{path}?{urlencode(query)}" if query else path
-        url = self.base_url + path
+    async def request(self, req: APIRequest) -> Any:
+        """Send ``req`` (retried, paced and mapped to errors as API.md says); the JSON body.
+
+        Raises:
+            AuthenticationError: the key was refused (now, or by an earlier call).
+            PermissionDeniedError: a write with a read-only key (raised locally).
+            RateLimitError: retries ran out, the server asked for a longer wait than
+                ``max_retry_wait``, or the address is blocked (``ip_blocked``).
+            APIError: any other error status, or an answer that is not JSON.
+            APIConnectionError: no answer (an ``APITimeoutError`` for a timeout).
+        """
         retries = 0
         while True:
-            if self.limiter is not None:
-                await self.limiter.acquire()
-            started = time.monotonic()
-            attempt = retries + 1
-            try:
-                status, headers, raw = await self._send(url, query)
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                error: APIError | APIConnectionError = _connection_error(exc, method, shown)
-                logger.debug(
-                    "%s %s -> %s after %.1f ms (attempt %d)",
-                    method,
-                    shown,
-                    type(exc).__name__,
-                    (time.monotonic() - started) * 1000,
-                    attempt,
-                )
-                if is_certificate_error(exc):
-                    raise error from None  # an untrusted certificate stays so: no retry
-                delay = self.policy.backoff(retries + 1)
+            if self._key_proven:
+                body, error, attempt = await self._attempt(req, retries + 1)
             else:
-                logger.debug(
-                    "%s %s -> %d in %.1f ms (attempt %d)",
-                    method,
-                    shown,
-                    status,
-                    (time.monotonic() - started) * 1000,
-                    attempt,
-                )
-                self._observe_budget(headers)
-                if raw is None:
-                    raise InvalidResponseError(
-                        f"response body larger than {self.max_response_bytes} bytes",
-                        status=status,
-                        method=method,
-                        path=shown,
-                    )
-                body, decode_problem = self._decode(raw, headers)
-                if 200 <= status < 300:
-                    if decode_problem is not None:
-                        raise InvalidResponseError(
-                            decode_problem, status=status, body=body, method=method, path=shown
-                        )
-                    return body
-                asked = server_retry_after(headers, body)
-                error = error_for_status(
-                    status,
-                    body,
-                    method=method,
-                    path=shown,
-                    retry_after=asked,
-                    fallback_message=decode_problem,
-                )
-                if status not in RETRYABLE_STATUSES:
-                    raise error
-                if asked is not None:
-                    if asked > self.policy.max_wait:
-                        raise error  # e.g. ip_blocked for 15 minutes: tell the caller now
-                    delay = asked
-                else:
-                    delay = self.policy.backoff(retries + 1)
-                if status == 429 and self.limiter is not None:
-                    # Every caller waits, not only this one (at least one base backoff when
-                    # the server did not say how long).
-                    self.limiter.pause(max(delay, self.policy.base) if asked is None else delay)
-            if retries >= self.policy.max_retries:
-                raise error
+                # Until the key has been answered for, one exchange at a time (and the
+                # answer read before the next caller goes): a burst with a bad key makes
+                # one refusal, not one per caller. Retry sleeps are outside the lock.
+                async with self._probation.get():
+                    body, error, attempt = await self._attempt(req, retries + 1)
+            if error is None:
+                return body
             retries += 1
-            logger.info("%s %s: %s; retry %d in %.2f s", method, shown, error, retries, delay)
+            delay = retry_delay(attempt, retries, self.policy) if attempt is not None else None
+            if delay is None:
+                raise error
+            logger.info(
+                "%s %s: %s; retry %d in %.2f s", req.method, req.shown, error, retries, delay
+            )
             await asyncio.sleep(delay)
 
-    async def _send(self, url: str, query: Mapping[str, str]) -> tuple[int, Any, bytes | None]:
-        """One request, following redirects by hand so the key only goes to the API."""
-        session = await self._session()
-        params: Mapping[str, str] | None = query
+    async def _attempt(
+        self, req: APIRequest, number: int
+    ) -> tuple[Any, APIError | APIConnectionError | None, Attempt | None]:
+        """One attempt: ``(body, None, None)`` on success, else ``(None, error, attempt)``
+        (``attempt`` None: final, whatever the retries left)."""
+        self._refuse_locally(req)
+        try:
+            answer = await self._send(req, attempt=number)
+        except _RedirectRefused as refused:
+            error = InvalidResponseError(
+                str(refused), status=refused.status, method=req.method, path=req.shown
+            )
+            return None, error, None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            sent = not _never_connected(exc)
+            attempt = Attempt(
+                idempotent=req.idempotent, sent=sent, certificate=is_certificate_error(exc)
+            )
+            return None, self._connection_error(exc, req, sent), attempt
+        return self._read(req, answer)
+
+    # -- step 1: what is refused without asking --------------------------------------------
+
+    def _refuse_locally(self, req: APIRequest) -> None:
+        if self._refused is not None:
+            refused = copy.copy(self._refused)
+            refused.add_note("Refused earlier with this key: not sent again.")
+            raise refused
+        blocked_for = self._blocked_until - time.monotonic()
+        if self._blocked is not None and blocked_for > 0:
+            blocked = copy.copy(self._blocked)
+            blocked.retry_after = blocked_for
+            blocked.add_note(f"This address is blocked for {blocked_for:.0f} s more: not sent.")
+            raise blocked
+        if not req.idempotent and self._api_key.startswith(_READ_ONLY_PREFIX):
+            raise PermissionDeniedError(
+                "this API key is read-only (oec_live_ro_...): a write needs an "
+                "oec_live_rw_ key (refused locally, nothing was sent)",
+                status=403,
+                code="read_only_key",
+                method=req.method,
+                path=req.shown,
+            )
+
+    def _remember(self, error: APIError) -> None:
+        """A refused key, or a blocked address, stays so: later calls are refused here."""
+        if isinstance(error, AuthenticationError):
+            self._refused = error
+        elif isinstance(error, RateLimitError) and error.code == "ip_blocked":
+            self._blocked = error
+            self._blocked_until = time.monotonic() + (error.retry_after or _IP_BLOCK_SECONDS)
+
+    # -- steps 2 and 3: on the wire --------------------------------------------------------
+
+    async def _send(self, req: APIRequest, *, attempt: int) -> _Answer:
+        """One API call on the wire: its request, and the same-origin redirects it leads to.
+
+        The public API never redirects (API.md section 1), but a proxy in front of it may
+        (a trailing slash, say): a hop of a GET to the API's own origin is followed, and
+        paced and counted like any request, since the platform counts it. A hop to
+        another origin is refused (the key must never go there, and nothing the API
+        documents lives there), and so is any redirect of a write (it is not resent).
+        """
+        session = await self._session(write=not req.idempotent)
+        url = self.base_url + req.path
+        params: Mapping[str, str] | None = req.query
+        shown = req.shown
         for _ in range(_MAX_REDIRECTS + 1):
-            self.request_count += 1
-            headers = {"User-Agent": self.user_agent, "Accept": "application/json"}
-            if origin(url) == self._origin:
-                headers["Authorization"] = f"Bearer {self._api_key}"
-            async with session.get(
+            await self.pacer.acquire(req.budget)
+            answer = await self._exchange(session, req, url, params, shown, attempt)
+            if answer.status not in _REDIRECTS or not answer.location:
+                return answer
+            target = urljoin(url, answer.location)
+            if not req.idempotent:
+                raise _RedirectRefused(
+                    answer.status,
+                    f"the API answered {req.method} with a redirect (to {redact_url(target)}), "
+                    "which it never does: not followed, and the request not sent again",
+                )
+            if origin(target) != self._origin:
+                raise _RedirectRefused(
+                    answer.status,
+                    f"the API redirected to another origin ({redact_url(target)}): not "
+                    "followed (the public API never redirects, and the key only goes to the "
+                    "API's own origin)",
+                )
+            url, params = target, None  # the Location carries its own query
+            shown = urlsplit(redact_url(target)).path + " (redirected)"
+        raise _RedirectRefused(answer.status, f"more than {_MAX_REDIRECTS} redirects: not followed")
+
+    async def _exchange(
+        self,
+        session: aiohttp.ClientSession,
+        req: APIRequest,
+        url: str,
+        params: Mapping[str, str] | None,
+        shown: str,
+        attempt: int,
+    ) -> _Answer:
+        """One request on the wire, headers and body within ``timeout`` seconds; one
+        DEBUG line for it, with its time on the wire (pacing waits are not counted)."""
+        self.request_count += 1
+        headers = {
+            "User-Agent": self.user_agent,
+            "Accept": "application/json",
+            "Authorization": f"Bearer {self._api_key}",
+        }
+        started = time.monotonic()
+        try:
+            answer = await self._exchange_once(session, req, url, params, headers)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            _log(req.method, shown, type(exc).__name__, started, attempt)
+            raise
+        _log(req.method, shown, str(answer.status), started, attempt)
+        return answer
+
+    async def _exchange_once(
+        self,
+        session: aiohttp.ClientSession,
+        req: APIRequest,
+        url: str,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+    ) -> _Answer:
+        async with (
+            asyncio.timeout(self.deadline),
+            session.request(
+                req.method,
                 url,
                 params=params,
+                json=req.json,
                 headers=headers,
                 allow_redirects=False,
                 timeout=self.timeout,
                 ssl=self.ssl,
-            ) as resp:
-                location = resp.headers.get("Location")
-                if resp.status in _REDIRECTS and location:
-                    url = urljoin(str(resp.url), location)
-                    params = None  # the Location carries its own query
-                    continue
-                raw = await self._read_capped(resp)
-                return resp.status, resp.headers, raw
-        raise aiohttp.ClientError(f"more than {_MAX_REDIRECTS} redirects")
+            ) as resp,
+        ):
+            if resp.status in _REDIRECTS:
+                return _Answer(resp.status, resp.headers, b"", resp.headers.get("Location"))
+            return _Answer(resp.status, resp.headers, await self._read_capped(resp))
 
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes | None:
         """The body, or None when it is larger than any answer the API documents."""
@@ -310,30 +366,133 @@ class APITransport:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    @staticmethod
-    def _decode(raw: bytes, headers: Mapping[str, str]) -> tuple[Any, str | None]:
-        """``(body, problem)``: the JSON body, or the text and why it is not usable JSON."""
-        content_type = headers.get("Content-Type", "").lower()
-        text = raw.decode("utf-8", errors="replace")
-        try:
-            return json.loads(text), None
-        except ValueError:
-            pass
-        summary = redact_text(_summarise_text(text, content_type))
-        kind = content_type.split(";")[0].strip() or "no content type"
-        if "json" in content_type:
-            return text, f"invalid JSON body ({kind}): {summary}"
-        return text, f"expected JSON, got {kind}: {summary}"
+    # -- steps 4 and 5: what the answer says -----------------------------------------------
 
-    def _observe_budget(self, headers: Mapping[str, str]) -> None:
-        """Honour ``X-RateLimit-Remaining: 0`` before the server has to say 429."""
-        if self.limiter is None or headers.get("X-RateLimit-Remaining", "").strip() != "0":
-            return
-        try:
-            reset = float(headers.get("X-RateLimit-Reset", ""))
-        except ValueError:
-            return
-        # Either an epoch timestamp or a number of seconds, depending on the deployment.
-        wait = reset - time.time() if reset > 1_000_000_000 else reset
-        if 0 < wait <= self.policy.max_wait:
-            self.limiter.pause(wait)
+    def _read(
+        self, req: APIRequest, answer: _Answer
+    ) -> tuple[Any, APIError | None, Attempt | None]:
+        """``(body, error, attempt)``: the JSON body of a success, or the error with what
+        the retry decision needs (``attempt`` None: an answer that is final whatever the
+        retries left, such as a 2xx that is not the JSON the API documents)."""
+        status, headers = answer.status, answer.headers
+        self._learn(req.budget, headers)
+        if status < 500 and status not in (401, 429):
+            self._key_proven = True  # the API authenticated the key before answering this
+        if answer.raw is None:
+            too_large = f"response body larger than {self.max_response_bytes} bytes"
+            return None, self._invalid(req, status, too_large), None
+        body, problem = _decode(answer.raw, headers, secret=req.secret)
+        if 200 <= status < 300:
+            if problem is None:
+                return body, None, None
+            return None, self._invalid(req, status, problem, body), None
+        asked = server_retry_after(headers, body)
+        next_window = None
+        if status == 429 and asked is None:
+            asked = reset_wait(headers)
+            if asked is None:  # no header at all: the key's calendar minute is spent
+                next_window = wait_past_next_window(self.pacer.period)
+        error = error_for_status(
+            status,
+            body,
+            method=req.method,
+            path=req.shown,
+            retry_after=asked if asked is not None else next_window,
+            fallback_message=problem,
+            keep_body=not req.secret,
+            note=self._unsure_note(req, status),
+        )
+        if isinstance(error, RateLimitError) and error.code == "ip_blocked" and asked is None:
+            error.retry_after = _IP_BLOCK_SECONDS
+        self._remember(error)
+        attempt = Attempt(
+            idempotent=req.idempotent,
+            status=status,
+            code=error.code,
+            asked=asked,
+            next_window=next_window,
+        )
+        if status == 429 and error.code != "ip_blocked":
+            wait = asked if asked is not None else next_window
+            # Every caller of the budget waits, not only this one (at least one base backoff
+            # when the server's wait is zero).
+            self.pacer.pause(req.budget, max(wait or 0.0, self.policy.base))
+        return body, error, attempt
+
+    def _learn(self, kind: Budget, headers: Mapping[str, str]) -> None:
+        """``X-RateLimit-Limit`` sets the pace; ``X-RateLimit-Remaining: 0`` pauses the
+        budget until the reset, before the server has to say 429."""
+        limit = headers.get("X-RateLimit-Limit", "").strip()
+        if limit.isdigit():
+            self.pacer.learn_limit(kind, int(limit))
+        if headers.get("X-RateLimit-Remaining", "").strip() == "0":
+            wait = reset_wait(headers)
+            if wait is not None and 0 < wait <= self.policy.max_wait:
+                self.pacer.pause(kind, wait)
+
+    def _invalid(
+        self, req: APIRequest, status: int, problem: str, body: Any = None
+    ) -> InvalidResponseError:
+        return InvalidResponseError(
+            problem,
+            status=status,
+            body=None if req.secret else body,
+            method=req.method,
+            path=req.shown,
+        )
+
+    @staticmethod
+    def _unsure_note(req: APIRequest, status: int | None) -> str | None:
+        """For a write the server may have carried out without saying so (no answer, a
+        timeout, a 5xx from a gateway): what the caller should check."""
+        if req.idempotent or req.unsure is None:
+            return None
+        if status is None or status == 408 or status >= 500:
+            return req.unsure
+        return None
+
+    def _connection_error(
+        self, exc: BaseException, req: APIRequest, sent: bool
+    ) -> APIConnectionError:
+        # aiohttp's messages may carry the full URL; only a redacted description survives,
+        # and the original exception is not chained (tracebacks would print it).
+        where = f"{req.method} {req.shown}"
+        note = self._unsure_note(req, None) if sent else None
+        tail = f"; {note}" if note else ""
+        if isinstance(exc, TimeoutError):
+            return APITimeoutError(f"{where}: timed out ({type(exc).__name__}){tail}")
+        detail = redact_text(str(exc)) or type(exc).__name__
+        return APIConnectionError(f"{where}: {type(exc).__name__}: {detail}{tail}")
+
+
+def _log(method: str, shown: str, outcome: str, started: float, attempt: int) -> None:
+    logger.debug(
+        "%s %s -> %s in %.1f ms (attempt %d)",
+        method,
+        shown,
+        outcome,
+        (time.monotonic() - started) * 1000,
+        attempt,
+    )
+
+
+def _decode(raw: bytes, headers: Mapping[str, str], *, secret: bool) -> tuple[Any, str | None]:
+    """``(body, problem)``: the JSON body, or the text and why it is not usable JSON.
+
+    The problem quotes the start of the text (redacted) to help whoever reads it, except
+    for a ``secret`` answer, whose text is never quoted.
+    """
+    content_type = headers.get("Content-Type", "").lower()
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        return json.loads(text), None
+    except ValueError:
+        pass
+    if secret:
+        summary = f"{len(raw)} bytes, not shown: the answer may hold presigned URLs"
+    else:
+        summary = redact_text(summarise_text(text, content_type))
+    kind = content_type.split(";")[0].strip() or "no content type"
+    if "json" in content_type:
+        return text, f"invalid JSON body ({kind}): {summary}"
+    return text, f"expected JSON, got {kind}: {summary}"

@@ -11,7 +11,14 @@ from typing import Any
 
 import attrs
 
-__all__ = ["RETRYABLE_STATUSES", "RetryPolicy", "server_retry_after"]
+__all__ = [
+    "RETRYABLE_STATUSES",
+    "Attempt",
+    "RetryPolicy",
+    "reset_wait",
+    "retry_delay",
+    "server_retry_after",
+]
 
 #: Statuses an idempotent GET is retried on (API.md section 2).
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -80,3 +87,73 @@ def server_retry_after(headers: Mapping[str, str], body: Any = None) -> float | 
             if isinstance(value, str) and (parsed := _parse_seconds(value)) is not None:
                 return parsed
     return None
+
+
+def reset_wait(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds until ``X-RateLimit-Reset``: an epoch timestamp or a number of seconds,
+    depending on the deployment. None when absent or unreadable."""
+    value = headers.get("X-RateLimit-Reset")
+    reset = _parse_seconds(value.strip()) if value is not None else None
+    if reset is None:
+        return None
+    if reset > 1_000_000_000:
+        return max(0.0, reset - (time.time() if now is None else now))
+    return reset
+
+
+@attrs.frozen
+class Attempt:
+    """What one attempt of a request came to, as far as retrying is concerned.
+
+    ``status`` is None when no HTTP answer came; ``sent`` says whether the request may
+    have reached the server (False only when the connection was never made); ``asked``
+    is the wait the server asked for (None: it said nothing), and ``next_window`` the
+    wait until just past the next calendar window, which a 429 without any header means.
+    """
+
+    idempotent: bool
+    status: int | None = None
+    code: str | None = None
+    asked: float | None = None
+    next_window: float | None = None
+    sent: bool = True
+    certificate: bool = False
+
+
+def retry_delay(
+    attempt: Attempt,
+    retry_number: int,
+    policy: RetryPolicy,
+    *,
+    rng: random.Random | None = None,
+) -> float | None:
+    """Seconds to wait before retry number ``retry_number`` (1 for the first), or None
+    to raise now. A pure decision (API.md sections 1, 2 and 10):
+
+    - no retry beyond ``max_retries``, nor after a certificate failure;
+    - a request that never reached the server (no connection) is always safe to retry;
+      one that may have reached it is retried only when idempotent: a POST that creates
+      a backup is never sent twice;
+    - 429 means "refused without acting", for every method, except ``ip_blocked`` (15
+      minutes: tell the caller now); the wait is the server's (capped by ``max_wait``),
+      or, when it said nothing, until just past the next calendar window (at most a
+      window and a second: never capped);
+    - 408 and 5xx are retried for idempotent requests only (a POST may have acted);
+    - every other status is final.
+    """
+    if retry_number > policy.max_retries or attempt.certificate:
+        return None
+    if attempt.status is None:
+        if attempt.idempotent or not attempt.sent:
+            return policy.backoff(retry_number, rng)
+        return None
+    if attempt.status == 429:
+        if attempt.code == "ip_blocked":
+            return None
+        if attempt.asked is None and attempt.next_window is not None:
+            return attempt.next_window
+    elif not (attempt.idempotent and attempt.status in RETRYABLE_STATUSES):
+        return None
+    if attempt.asked is None:
+        return policy.backoff(retry_number, rng)
+    return attempt.asked if attempt.asked <= policy.max_wait else None

@@ -3,23 +3,30 @@
 ::
 
     OECError
-    ├── ConfigurationError            bad key format, http base URL, bad argument
-    ├── APIError                      .status .code .message .body
-    │   ├── BadRequestError (400)     ├── AuthenticationError (401)
-    │   ├── PaymentRequiredError (402)├── PermissionDeniedError (403)
-    │   ├── NotFoundError (404)       ├── ConflictError (409)
-    │   ├── UnprocessableEntityError (422)
-    │   ├── RateLimitError (429)      .retry_after
-    │   ├── ServerError (5xx)
-    │   └── InvalidResponseError      a 2xx whose body is not the JSON the API documents
-    ├── APIConnectionError            └── APITimeoutError
-    ├── NoCompletedBackupError        an environment has no completed backup to pull
-    └── DownloadError                 .artifact
-        ├── IntegrityError            size or checksum differs from the manifest
-        ├── InsufficientSpaceError    not enough free disk for what is left to fetch
-        ├── ManifestError             the manifest is missing, unreadable or hostile
-        ├── StorageError              storage answered with an error we cannot get past
-        └── DownloadLockedError       another process is downloading into the same folder
+    ├── ConfigurationError          bad key format, http base URL, bad argument
+    ├── APIError                    .status .code .message .body
+    │   ├── BadRequestError         400
+    │   ├── AuthenticationError     401: invalid_key, key_expired, missing_auth
+    │   ├── PaymentRequiredError    402: subscription_blocked
+    │   ├── PermissionDeniedError   403, e.g. read_only_key
+    │   ├── NotFoundError           404
+    │   ├── ConflictError           409 .backup_id (a backup is already running)
+    │   ├── UnprocessableEntityError  422
+    │   ├── RateLimitError          429 .retry_after (rate_limit_exceeded, ip_blocked)
+    │   ├── ServerError             5xx
+    │   └── InvalidResponseError    an answer that is not what the API documents, or not
+    │                               about what was asked
+    ├── APIConnectionError          no HTTP answer: DNS, refused, reset, TLS
+    │   └── APITimeoutError         connect or answer took longer than ``timeout``
+    ├── NoCompletedBackupError      an environment has no completed backup to pull
+    ├── DownloadError               .artifact
+    │   ├── IntegrityError          size or checksum differs from the manifest
+    │   ├── InsufficientSpaceError  not enough free disk for what is left to fetch
+    │   ├── ManifestError           the manifest is missing, unreadable or hostile
+    │   ├── StorageError            storage answered with an error we cannot get past
+    │   └── DownloadLockedError     another process is downloading into the same folder
+    ├── BackupFailedError           .backup: a backup waited for ended failed/cancelled/expired
+    └── WaitTimeoutError            .backup: waiting for a backup took longer than asked
 
 Every message names the method and the API path (or the artifact), never the API key and
 never a presigned URL's query string: messages end up in cron mails and CI logs.
@@ -27,13 +34,19 @@ never a presigned URL's query string: messages end up in cron mails and CI logs.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import uuid
+
+    from oec_async.models import Backup
 
 __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
     "AuthenticationError",
+    "BackupFailedError",
     "BadRequestError",
     "ConfigurationError",
     "ConflictError",
@@ -52,6 +65,7 @@ __all__ = [
     "ServerError",
     "StorageError",
     "UnprocessableEntityError",
+    "WaitTimeoutError",
 ]
 
 
@@ -125,7 +139,14 @@ class NotFoundError(APIError):
 
 
 class ConflictError(APIError):
-    """409."""
+    """409: e.g. a backup of that environment is already running.
+
+    ``backup_id`` is the running backup's id when the body names it (else None).
+    """
+
+    def __init__(self, message: str, *, backup_id: uuid.UUID | None = None, **kwargs: Any) -> None:
+        self.backup_id = backup_id
+        super().__init__(message, **kwargs)
 
 
 class UnprocessableEntityError(APIError):
@@ -211,3 +232,28 @@ class StorageError(DownloadError):
 
 class DownloadLockedError(DownloadError):
     """Another process (or task) holds the lock on this backup's download folder."""
+
+
+class BackupFailedError(OECError):
+    """A backup waited for ended without a usable result (failed, cancelled or expired).
+
+    ``backup`` is the backup as the API last described it (its ``error_message`` says why,
+    when the platform says).
+    """
+
+    def __init__(self, message: str, *, backup: Backup) -> None:
+        self.backup = backup
+        super().__init__(message)
+
+
+class WaitTimeoutError(OECError):
+    """Waiting for a backup took longer than the ``timeout`` asked for.
+
+    The backup goes on on the platform; ``backup`` is how it was last seen (None if no
+    poll got an answer), to wait again with :meth:`OECClient.wait_for_backup` or to check
+    later.
+    """
+
+    def __init__(self, message: str, *, backup: Backup | None) -> None:
+        self.backup = backup
+        super().__init__(message)

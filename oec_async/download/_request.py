@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from oec_async._http import error_for_status
 from oec_async._redact import redact_url
+from oec_async._status import error_for_status
 from oec_async.download._judge import Ask, Body, Fail, Refresh, Restart, Retry, judge_response
 from oec_async.download._signals import Expired, Transient
 from oec_async.download._signals import Restart as RestartSignal

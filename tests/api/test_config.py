@@ -190,6 +190,53 @@ def test_bad_constructor_knob_is_refused(kwargs: dict[str, Any]) -> None:
         OECClient(GOOD_KEY, **kwargs)
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("timeout", "5"),
+        ("timeout", None),
+        ("timeout", float("nan")),
+        ("timeout", float("inf")),
+        ("timeout", True),
+        ("connect_timeout", "1"),
+        ("max_retries", "3"),
+        ("max_retries", None),
+        ("max_retry_wait", "60"),
+        ("max_retry_wait", -1),
+        ("requests_per_minute", 2.5),
+        ("requests_per_minute", "100"),
+        ("requests_per_minute", True),
+        ("rate_limit_period", "60"),
+        ("max_connections", 4.0),
+        ("max_connections", "16"),
+        ("max_connections_per_host", None),
+        ("ssl", "yes"),
+        ("ssl", 1),
+        ("ssl", None),
+        ("session", "a session"),
+        ("user_agent", 42),
+        ("user_agent", ""),
+        ("user_agent", "bot\r\nX-Injected: 1"),
+    ],
+)
+def test_bad_option_type_is_refused_naming_the_argument(name: str, value: Any) -> None:
+    with pytest.raises(ConfigurationError, match=rf"^{name} must be"):
+        OECClient(GOOD_KEY, **{name: value})
+
+
+@pytest.mark.parametrize(("name", "value"), [("api_key", 12345), ("base_url", b"https://x")])
+def test_key_and_base_url_of_the_wrong_type_are_refused(name: str, value: Any) -> None:
+    kwargs = {"api_key": GOOD_KEY, name: value}
+
+    with pytest.raises(ConfigurationError, match=rf"^{name} must be a string"):
+        OECClient(**kwargs)
+
+
+def test_zero_max_retry_wait_is_accepted() -> None:
+    # 0 means "never wait for a server-asked delay": every 429 with Retry-After raises.
+    assert OECClient(GOOD_KEY, max_retry_wait=0).retry_policy.max_wait == 0
+
+
 def test_pacing_can_be_turned_off() -> None:
     assert OECClient(GOOD_KEY, requests_per_minute=None).rate_limiter is None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import pickle
+import time
 import uuid
 from typing import Any
 
@@ -121,15 +122,18 @@ async def test_undocumented_status_is_a_plain_api_error(
     assert len(sim.api_requests()) == 1
 
 
-async def test_rate_limit_error_without_retry_after_has_none(
+async def test_rate_limit_error_without_any_header_says_one_second_past_the_next_minute(
     sim: OECSimulator, once: OECClient
 ) -> None:
     sim.faults.api_errors(429, code="rate_limit_exceeded")
 
     with pytest.raises(RateLimitError) as caught:
         await once.list_backups(sim.environment_ids[0])
+    until = time.time() + (caught.value.retry_after or 0)
 
-    assert caught.value.retry_after is None
+    assert caught.value.retry_after is not None
+    assert 1.0 - 0.5 <= caught.value.retry_after <= 61.0
+    assert abs(until % 60 - 1.0) < 0.5  # lands one second past a full minute
     assert caught.value.code == "rate_limit_exceeded"
 
 

@@ -7,9 +7,8 @@ import math
 import random
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from email.utils import formatdate
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -26,28 +25,12 @@ from oec_async import (
 from oec_async._ratelimit import RateLimiter
 from oec_async._retry import RetryPolicy, server_retry_after
 from oec_async.testing import OECSimulator
+from tests._support import within
+from tests.api._servers import dripping_api, tiny_api
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ENV = "6f1c2b4e-8a7d-4c3b-9e2f-1a2b3c4d5e6f"
 KEY = "oec_live_ro_" + "k" * 32
 EMPTY_PAGE = {"items": [], "total": 0, "page": 1, "page_size": 20, "total_pages": 1}
-
-
-@asynccontextmanager
-async def tiny_api(handler: Handler) -> AsyncIterator[str]:
-    """A one-handler API on a real loopback socket; yields its base URL."""
-    app = web.Application()
-    app.router.add_get("/api/public/v1/{tail:.*}", handler)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    await web.SockSite(runner, sock).start()
-    try:
-        yield f"http://127.0.0.1:{port}/api/public/v1"
-    finally:
-        await runner.cleanup()
 
 
 def closed_port() -> int:
@@ -295,6 +278,25 @@ async def test_request_slower_than_timeout_is_api_timeout_error() -> None:
     assert elapsed >= 0.4
     assert "timed out" in str(caught.value)
     assert f"GET /environments/{ENV}/backups" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "drip",
+    [
+        {"line_every": 0.1},  # a header line every 0.1 s, never the end of the headers
+        {"line_every": 0.1, "body": b'{"items": [], "total": 0}' * 4},  # a byte at a time
+    ],
+    ids=["headers", "body"],
+)
+async def test_dripped_answer_times_out_after_timeout(drip: dict[str, Any]) -> None:
+    # Each line resets an idle (read) timeout: only a deadline on the whole exchange ends
+    # it. The test's own deadline turns a hang into a failure.
+    async with (
+        dripping_api(**drip) as base_url,
+        OECClient(KEY, base_url, timeout=0.5, max_retries=1) as client,
+    ):
+        with pytest.raises(APITimeoutError, match="timed out"):
+            await within(client.list_backups(ENV), 5.0)
 
 
 async def test_timeout_then_answer_is_retried_to_success() -> None:

@@ -83,7 +83,10 @@ async def test_storage_that_drips_its_headers_is_a_stall_not_a_hang(tmp_path: Pa
     """One header line every 0.2 s resets a read timeout forever: the headers as a whole
     must arrive within the timeout (issue: dripped response headers never time out)."""
 
+    writers: list[asyncio.StreamWriter] = []
+
     async def drip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
         with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
             await reader.readuntil(b"\r\n\r\n")
             writer.write(b"HTTP/1.1 200 OK\r\n")
@@ -91,7 +94,6 @@ async def test_storage_that_drips_its_headers_is_a_stall_not_a_hang(tmp_path: Pa
                 writer.write(f"X-Drip-{line}: x\r\n".encode())
                 await writer.drain()
                 await asyncio.sleep(0.2)
-        writer.close()
 
     server = await asyncio.start_server(drip, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -109,5 +111,7 @@ async def test_storage_that_drips_its_headers_is_a_stall_not_a_hang(tmp_path: Pa
                 await asyncio.sleep(0)
             assert loop_errors == []  # two transfers failing at once: both retrieved
     finally:
+        for writer in writers:  # the connections the client gave up on
+            writer.close()
         server.close()
         await server.wait_closed()

@@ -4,23 +4,23 @@ exception messages, and the key never reaches another origin."""
 from __future__ import annotations
 
 import logging
+import pickle
 import re
 import socket
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from aiohttp import web
 
 from oec_async import (
     AuthenticationError,
     BadRequestError,
     DownloadURLs,
+    InvalidResponseError,
     NotFoundError,
     OECClient,
     OECError,
+    ServerError,
 )
 from oec_async.testing import OECSimulator
 
@@ -171,43 +171,6 @@ async def test_key_is_never_sent_to_storage(sim: OECSimulator, client: OECClient
     assert all("Authorization" in r.headers for r in sim.api_requests())
 
 
-@asynccontextmanager
-async def redirecting_api(target: str) -> AsyncIterator[str]:
-    """An API that answers every GET with a 307 to ``target`` (another origin)."""
-
-    async def redirect(request: web.Request) -> web.Response:
-        raise web.HTTPTemporaryRedirect(target)
-
-    app = web.Application()
-    app.router.add_get("/api/public/v1/{tail:.*}", redirect)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    await web.SockSite(runner, sock).start()
-    try:
-        yield f"http://127.0.0.1:{port}/api/public/v1"
-    finally:
-        await runner.cleanup()
-
-
-async def test_redirect_to_another_origin_does_not_carry_the_key(sim: OECSimulator) -> None:
-    backup = sim.latest_completed(sim.environment_ids[0])
-
-    async with (
-        redirecting_api(f"{sim.base_url}/backups/{backup.id}") as base_url,
-        OECClient(sim.api_key, base_url) as client,
-    ):
-        with pytest.raises(AuthenticationError) as caught:
-            await client.get_backup(backup.id)
-
-    (arrived,) = sim.api_requests()
-    assert "Authorization" not in arrived.headers
-    assert caught.value.code == "missing_auth"
-    assert client.api_requests_sent == 2  # the redirect and the request it led to
-
-
 async def test_download_urls_repr_shows_paths_only(sim: OECSimulator, client: OECClient) -> None:
     latest = sim.latest_completed(sim.environment_ids[0])
 
@@ -245,3 +208,49 @@ def test_the_log_audit_around_every_test_would_catch_a_leak(sim: OECSimulator) -
     assert _SIGNATURE.search(url)
     assert not _KEY.search("key oec_live_rw_****")
     assert not _SIGNATURE.search("http://h/dump.sql?<redacted> X-Amz-Signature=<redacted>")
+
+
+# -- answers that hold secrets: no error keeps or quotes them ----------------------------
+
+SIGNED = "https://storage.example/bucket/dump.sql?X-Amz-Signature=5ec2e7deadbeefcafe0123"
+MALFORMED_URL_ANSWERS = [
+    # not JSON at all: an HTML page or plain text echoing the URLs
+    (f"<html><body>{SIGNED}</body></html>".encode(), "text/html"),
+    (f"database_url={SIGNED}".encode(), "text/plain"),
+    # truncated JSON
+    (f'{{"backup_id": "x", "database_url": "{SIGNED}"'.encode(), "application/json"),
+    # JSON of the wrong shape, the URL where an id belongs
+    (f'{{"backup_id": "{SIGNED}", "database_url": "{SIGNED}"}}'.encode(), "application/json"),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type"), MALFORMED_URL_ANSWERS)
+async def test_malformed_download_url_answer_keeps_no_signature_on_the_error(
+    sim: OECSimulator, client: OECClient, body: bytes, content_type: str
+) -> None:
+    sim.faults.api_raw(body, content_type=content_type, path_contains="/download")
+
+    with pytest.raises(InvalidResponseError) as caught:
+        await client.get_download_urls(uuid.uuid4())
+
+    error = caught.value
+    assert error.body is None
+    for shown in (str(error), repr(error), error.message, repr(error.__dict__)):
+        assert "5ec2e7deadbeefcafe0123" not in shown
+    assert b"5ec2e7deadbeefcafe0123" not in pickle.dumps(error)
+    assert error.__context__ is None  # no exception holding the body rides along
+
+
+async def test_error_status_from_the_download_url_endpoint_keeps_no_body(
+    sim: OECSimulator,
+) -> None:
+    sim.faults.api_raw(
+        f'{{"detail": "proxy echo {SIGNED}"}}'.encode(), status=502, path_contains="/download"
+    )
+
+    async with OECClient(sim.api_key, sim.base_url, max_retries=0) as client:
+        with pytest.raises(ServerError) as caught:
+            await client.get_download_urls(uuid.uuid4())
+
+    assert caught.value.body is None
+    assert b"5ec2e7deadbeefcafe0123" not in pickle.dumps(caught.value)
