@@ -114,6 +114,7 @@ class BackupPage:
 
     @property
     def has_next(self) -> bool:
+        """There is a page after this one."""
         return self.page < self.total_pages and len(self.items) > 0
 
 

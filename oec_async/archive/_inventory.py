@@ -18,7 +18,7 @@ import fcntl
 import os
 import stat
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -93,16 +93,23 @@ class BackupFolder:
         return (now or datetime.now(UTC)) - self.created_at
 
 
-def _uuid_children(directory: Path) -> Iterator[tuple[uuid.UUID, Path]]:
-    """Sub-folders named by a UUID; symbolic links and everything else are skipped."""
+def _children(
+    directory: Path, name_to_id: Callable[[str], uuid.UUID | None]
+) -> Iterator[tuple[uuid.UUID, Path]]:
+    """Sub-folders whose name ``name_to_id`` reads as an id, by name; symbolic links and
+    everything else are skipped."""
     with os.scandir(directory) as entries:
         found = [
             (value, Path(entry.path))
             for entry in entries
-            if entry.is_dir(follow_symlinks=False)
-            and (value := parse_folder_name(entry.name)) is not None
+            if entry.is_dir(follow_symlinks=False) and (value := name_to_id(entry.name)) is not None
         ]
     yield from sorted(found, key=lambda item: item[1].name)
+
+
+def _uuid_children(directory: Path) -> Iterator[tuple[uuid.UUID, Path]]:
+    """Sub-folders named by a UUID (environment folders)."""
+    return _children(directory, parse_folder_name)
 
 
 def _lstat(path: Path) -> os.stat_result | None:
@@ -122,15 +129,8 @@ def backup_id_of(name: str) -> uuid.UUID | None:
 
 
 def _backup_children(directory: Path) -> Iterator[tuple[uuid.UUID, Path]]:
-    """An environment folder's backup folders, complete or in progress (never links)."""
-    with os.scandir(directory) as entries:
-        found = [
-            (value, Path(entry.path))
-            for entry in entries
-            if entry.is_dir(follow_symlinks=False)
-            and (value := backup_id_of(entry.name)) is not None
-        ]
-    yield from sorted(found, key=lambda item: item[1].name)
+    """An environment folder's backup folders, complete or in progress."""
+    return _children(directory, backup_id_of)
 
 
 def _is_backup_folder(directory: Path) -> bool:

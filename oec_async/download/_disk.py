@@ -22,10 +22,13 @@ _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 def is_out_of_space(exc: OSError) -> bool:
+    """The disk (or a quota, or the largest file allowed) is full."""
     return exc.errno in _NO_SPACE
 
 
 class SpaceClaim:
+    """What one transfer still has to write on one file system."""
+
     def __init__(self, ledger: SpaceLedger, device: int, amount: int) -> None:
         self._ledger = ledger
         self.device = device
@@ -36,11 +39,14 @@ class SpaceClaim:
         self.outstanding = max(0, self.outstanding - amount)
 
     def release(self) -> None:
+        """The transfer is over: nothing more is owed."""
         self.outstanding = 0
         self._ledger.forget(self)
 
 
 class SpaceLedger:
+    """The claims of every transfer sharing this ledger (a backup, or a whole bulk pull)."""
+
     def __init__(self, min_free_space: int = 0) -> None:
         self.min_free_space = min_free_space
         self._claims: list[SpaceClaim] = []
@@ -70,5 +76,6 @@ class SpaceLedger:
         return claim
 
     def forget(self, claim: SpaceClaim) -> None:
+        """Drop a released claim."""
         if claim in self._claims:
             self._claims.remove(claim)

@@ -249,6 +249,7 @@ class Folder:
             os.fsync(self.fd)
 
     def close(self) -> None:
+        """Close the descriptor (once; later calls do nothing)."""
         if self.fd >= 0:
             fd, self.fd = self.fd, -1
             os.close(fd)

@@ -59,6 +59,7 @@ class Ask:
 
     @property
     def ranged(self) -> bool:
+        """A ``Range`` header is sent (not the whole object from byte 0)."""
         return self.start > 0 or self.end is not None
 
 

@@ -65,10 +65,12 @@ def lock_name(backup_id: uuid.UUID) -> str:
 
 
 def partial_name(final: str) -> str:
+    """Where an artifact lives until verified: ``<name>.part``."""
     return final + PART_SUFFIX
 
 
 def sidecar_name(final: str) -> str:
+    """The partial's sidecar: ``<name>.part.json``."""
     return final + SIDECAR_SUFFIX
 
 

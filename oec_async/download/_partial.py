@@ -48,6 +48,7 @@ class ObjectIdentity:
 
     @classmethod
     def from_headers(cls, headers: Mapping[str, str], size: int | None) -> ObjectIdentity:
+        """The identity a response's headers give an object of ``size`` bytes."""
         return cls(
             etag=headers.get("ETag") or None,
             last_modified=headers.get("Last-Modified") or None,
@@ -56,6 +57,7 @@ class ObjectIdentity:
 
     @property
     def strong_etag(self) -> str | None:
+        """The ETag if it is a strong one (a weak ETag may not validate a range)."""
         return self.etag if self.etag and not self.etag.startswith("W/") else None
 
     @property
@@ -89,6 +91,7 @@ class PartialState:
 
     @property
     def complete(self) -> bool:
+        """The partial holds the whole object."""
         size = self.identity.size if self.identity else None
         return self.segments is None and size is not None and 0 < self.offset == size
 
@@ -183,6 +186,7 @@ class PartialFile:
         return self.folder.open_working_file(self.part, os.O_RDWR | (os.O_TRUNC if truncate else 0))
 
     def truncate(self, length: int) -> None:
+        """Cut the ``.part`` to ``length`` bytes."""
         fd = self.open()
         try:
             os.ftruncate(fd, length)

@@ -51,6 +51,7 @@ class FileLog:
         self._lock = asyncio.Lock()
 
     def record(self, *, complete: bool, artifacts: tuple[str, ...] = ()) -> CompletionRecord:
+        """The record of the files logged; a complete one lists every one of ``artifacts``."""
         files: dict[str, RecordedFile | None] = dict(self.files)
         if complete:  # the backup's missing artifacts are recorded as absent
             files = {a: self.files.get(a) for a in artifacts}
@@ -63,9 +64,11 @@ class FileLog:
         )
 
     def forget(self, artifact: str) -> None:
+        """The artifact's file is no longer what was verified (it will be again, or fetched)."""
         self.files.pop(artifact, None)
 
     async def add(self, artifact: str, entry: RecordedFile) -> None:
+        """One more file at its final name, verified: rewrite the progress record."""
         async with self._lock:
             self.files[artifact] = entry
             await asyncio.to_thread(self.record(complete=False).save, self.folder)

@@ -39,6 +39,7 @@ class Check(enum.Enum):
 
     @property
     def verified(self) -> bool:
+        """The manifest's checksum vouches for the file."""
         return self is Check.CHECKSUM
 
 
@@ -101,10 +102,12 @@ class ManifestSlot:
         self._future: asyncio.Future[Manifest | None] = asyncio.get_running_loop().create_future()
 
     def set(self, manifest: Manifest | None) -> None:
+        """The manifest is at its final name (None: the backup has none)."""
         if not self._future.done():
             self._future.set_result(manifest)
 
     def fail(self, exc: BaseException) -> None:
+        """The manifest could not be had: everyone waiting gets a ``ManifestError``."""
         if not self._future.done():
             self._future.set_exception(
                 ManifestError(f"the manifest could not be fetched: {exc}", artifact="manifest")
@@ -119,7 +122,9 @@ class ManifestSlot:
 
     @property
     def settled(self) -> bool:
+        """The manifest (or its absence) is known."""
         return self._future.done() and self._future.exception() is None
 
     async def get(self) -> Manifest | None:
+        """Wait for the manifest (None: the backup has none)."""
         return await self._future

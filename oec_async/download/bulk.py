@@ -31,6 +31,9 @@ logger = logging.getLogger("oec_async.download")
 
 
 class _BatchTracker:
+    """The running totals of a bulk pull, told by each environment as it starts and ends,
+    and by each file's progress events."""
+
     def __init__(
         self,
         total: int,
@@ -70,6 +73,18 @@ class _BatchTracker:
             elapsed=time.monotonic() - self.started,
             environments_without_backup=self.without_backup,
         )
+
+    def started_one(self) -> None:
+        self.in_flight += 1
+
+    def finished_one(self, result: PullResult) -> None:
+        self.in_flight -= 1
+        self.done += 1
+        if result.status == "no_backup":
+            self.without_backup += 1
+        elif result.status == "failed":
+            self.failed += 1
+        self.publish()
 
     def publish(self) -> None:
         if self.listener is not None:
@@ -112,15 +127,10 @@ async def pull_latest(
 
     async def pull_one(env_id: uuid.UUID) -> PullResult:
         async with slots:
-            tracker.in_flight += 1
-            started = time.monotonic()
-            try:
-                return await _pull_environment(source, env_id, dest, opts, ledger, tracker)
-            finally:
-                tracker.in_flight -= 1
-                tracker.done += 1
-                tracker.publish()
-                logger.debug("environment %s: %.1f s", env_id, time.monotonic() - started)
+            tracker.started_one()
+            result = await _pull_environment(source, env_id, dest, opts, ledger, tracker)
+            tracker.finished_one(result)
+            return result
 
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(pull_one(env_id)) for env_id in ids]
@@ -158,8 +168,6 @@ async def _pull_environment(
     except Exception as exc:  # isolated: recorded, never raised
         if isinstance(exc, NoCompletedBackupError):
             logger.info("environment %s: %s", env_id, exc)
-            tracker.without_backup += 1
         else:
             logger.warning("environment %s: %s", env_id, exc)
-            tracker.failed += 1
         return PullResult(env_id, backup_id, None, exc, time.monotonic() - started)

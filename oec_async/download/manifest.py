@@ -56,11 +56,15 @@ class ManifestEntry:
     digest: str | None  # lower-case hex
 
     def new_hasher(self) -> Any:
+        """A fresh hasher of the entry's algorithm (None when it gives no checksum)."""
         return hashlib.new(self.algorithm) if self.algorithm else None
 
 
 @attrs.frozen
 class Manifest:
+    """A parsed manifest: the backup it names and its entries, by artifact kind and by file
+    name."""
+
     backup_id: uuid.UUID | None
     environment_id: uuid.UUID | None
     by_kind: dict[str, ManifestEntry]
