@@ -506,14 +506,29 @@ class _WorkerLane:
         written = self.fetch.write(chunks, offset)
         hashed = self.fetch.queue_hash(offset, chunks)
         self._inflight.append((written, hashed, size))
+        # Counted as on disk the moment it is, not when the next buffer comes (which, on a
+        # stalled connection, may be never): progress and the sidecar follow the disk.
+        written.add_done_callback(self._count_finished)
+        if hashed is not None:
+            hashed.add_done_callback(self._count_finished)
+
+    def _count_finished(self, _: object = None) -> None:
+        """Advance the range over every leading buffer that is written (and hashed)."""
+        while self._inflight:
+            written, hashed, size = self._inflight[0]
+            jobs = (written,) if hashed is None else (written, hashed)
+            if not all(j.done() and not j.cancelled() and j.exception() is None for j in jobs):
+                return
+            self._inflight.popleft()
+            self.fetch.advance(self.segment, size)
 
     async def _retire(self) -> None:
-        written, hashed, size = self._inflight[0]
+        """Wait for the oldest buffer in flight (raising its failure), then count it."""
+        written, hashed, _ = self._inflight[0]
         await asyncio.shield(written)
         if hashed is not None:
             await asyncio.shield(hashed)
-        self._inflight.popleft()
-        self.fetch.advance(self.segment, size)
+        self._count_finished()
 
     async def settle(self) -> None:
         """Wait for every buffer in flight; what reached the disk counts, in order, up to
