@@ -1,10 +1,13 @@
 """Replacing a file so that a reader sees the old content or the new, never a torn file.
 
-Used for what other programs read while this one runs: the ``--report`` JSON and the
-``--metrics-file`` that the Prometheus node exporter scrapes at any moment. The temporary
-file is created beside the target (a rename is only atomic within one file system), under
-a unique name (two runs never write into each other's temporary file), fsynced before the
-rename and the folder fsynced after it (a crash leaves the old file or the new one).
+The one durable-replace mechanism of the package: the downloader's sidecars and
+completion records (in folders it owns, through their descriptors) and what other
+programs read while this one runs (the ``--report`` JSON, the ``--metrics-file`` the
+Prometheus node exporter scrapes at any moment) are all written by :func:`replace_in`.
+The temporary file is created beside the target (a rename is only atomic within one file
+system) with ``O_EXCL | O_NOFOLLOW``, written whole, fsynced when asked, renamed over the
+target, and the folder fsynced after it; a failure removes it and leaves the target as it
+was.
 """
 
 from __future__ import annotations
@@ -14,11 +17,59 @@ import os
 import secrets
 from pathlib import Path
 
-__all__ = ["fsync_directory", "replace_file"]
+__all__ = ["fsync_directory", "replace_file", "replace_in"]
+
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def replace_in(
+    dir_fd: int,
+    name: str,
+    data: bytes,
+    *,
+    temporary: str,
+    mode: int,
+    durable: bool,
+) -> None:
+    """Replace the entry ``name`` of the open folder ``dir_fd`` with ``data``.
+
+    Args:
+        dir_fd: the folder, open.
+        name: the file to replace (a symlink there is replaced, never followed).
+        data: the whole new content.
+        temporary: the name to stage it under; whatever is there already is removed first
+            (it can only be a leftover of an interrupted write).
+        mode: permission bits of the new file (before the umask).
+        durable: fsync the file before the rename and the folder after it.
+
+    Raises:
+        OSError: the folder cannot be written; ``name`` is untouched.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temporary, dir_fd=dir_fd)
+    fd = os.open(temporary, _CREATE, mode, dir_fd=dir_fd)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary, dir_fd=dir_fd)
+        raise
+    if durable:
+        with contextlib.suppress(OSError):  # some file systems refuse fsync on a folder
+            os.fsync(dir_fd)
 
 
 def replace_file(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o666) -> None:
-    """Atomically replace ``path`` with ``data``.
+    """Atomically and durably replace ``path`` with ``data``, staged under a unique name
+    (two runs never write into each other's temporary file).
 
     Args:
         path: the file to write; its folder must exist.
@@ -31,23 +82,12 @@ def replace_file(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o666
         OSError: the folder does not exist or cannot be written; ``path`` is untouched.
     """
     target = Path(path)
-    temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(temporary, flags, mode)
+    folder = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
-    fsync_directory(target.parent)
+        temporary = f".{target.name}.{secrets.token_hex(6)}.tmp"
+        replace_in(folder, target.name, data, temporary=temporary, mode=mode, durable=True)
+    finally:
+        os.close(folder)
 
 
 def fsync_directory(directory: Path) -> None:

@@ -20,6 +20,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+from oec_async._atomic import replace_in
 from oec_async.download._layout import DIR_MODE, FILE_MODE, temporary_name
 from oec_async.errors import DownloadError
 
@@ -228,20 +229,17 @@ class Folder:
 
     def write_atomically(self, name: str, data: bytes, *, durable: bool = False) -> None:
         """Replace ``name`` with ``data`` (mode ``0600``): a crash leaves the old content
-        or the new, never a torn file; ``durable`` also fsyncs the file and the folder."""
-        temporary = temporary_name(name)
-        fd = self.open_working_file(temporary, os.O_WRONLY | os.O_TRUNC)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            if durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        self.replace(temporary, name)
-        if durable:
-            self.fsync()
+        or the new, never a torn file; ``durable`` also fsyncs the file and the folder.
+        Staged under the reserved ``<name>.tmp`` (whatever is there is removed first)."""
+        with self._naming(name):
+            replace_in(
+                self.fd,
+                name,
+                data,
+                temporary=temporary_name(name),
+                mode=FILE_MODE,
+                durable=durable,
+            )
 
     def fsync(self) -> None:
         """Make the folder's entries (renames, new files) durable."""
