@@ -1,162 +1,26 @@
-"""``oec-backups`` run as a real subprocess (``python -m oec_async``) against the simulator.
-
-The simulator serves from the test's own event loop while the child runs, so every child
-is started with ``asyncio.create_subprocess_exec`` and awaited, never waited on blocking.
-Every run is checked for the two things that must never happen whatever the command: the
-API key in the output, and a Python traceback.
-"""
+"""``list``, ``urls``, ``download``, ``pull``, usage errors, secrets, ``demo`` and
+``simulate``, each run as a real subprocess against the simulator."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import re
 import signal
 import sys
 import uuid
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-import attrs
-import pytest
-
-from oec_async.testing import OECSimulator, SimulatorFactory
-
-KiB = 1024
-SUMMARY_HEADER = ("environment", "backup", "size", "verified", "time", "error")
-ANSI_ESCAPE = "\x1b["
-TIMESTAMPED_LINE = re.compile(r"^\d\d:\d\d:\d\d \S")
-# Variables that would make the child's output depend on who runs the tests.
-_NOT_INHERITED = {
-    "FORCE_COLOR",
-    "CLICOLOR_FORCE",
-    "NO_COLOR",
-    "TTY_COMPATIBLE",
-    "TTY_INTERACTIVE",
-    "COLUMNS",
-    "LINES",
-}
-
-
-@attrs.frozen
-class Run:
-    """One finished ``oec-backups`` process."""
-
-    args: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-    def error_lines(self) -> list[str]:
-        return [line for line in self.stderr.splitlines() if line.startswith("error:")]
-
-    def __str__(self) -> str:  # what pytest shows when an assertion about a run fails
-        return (
-            f"oec-backups {' '.join(self.args)} -> {self.returncode}\n"
-            f"--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
-        )
-
-
-def child_env(tmp_dir: Path, **overrides: str) -> dict[str, str]:
-    """The test's environment without OEC_* and colour switches, plus ``overrides``.
-
-    TMPDIR points into the test's tmp folder, so nothing a child leaves behind outlives
-    the test."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("OEC_") and k not in _NOT_INHERITED
-    }
-    env["TMPDIR"] = str(tmp_dir)
-    env.update(overrides)
-    return env
-
-
-async def run_cli(*args: str | Path, env: Mapping[str, str], timeout: float = 60.0) -> Run:
-    shown = tuple(str(a) for a in args)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "oec_async",
-        *shown,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=dict(env),
-    )
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode is not None
-    return Run(shown, process.returncode, stdout.decode(), stderr.decode())
-
-
-def assert_no_traceback(run: Run) -> None:
-    assert "Traceback" not in run.stderr, run
-    assert "Traceback" not in run.stdout, run
-
-
-class CLI:
-    """Runs the command line against one simulator and checks every run for leaks."""
-
-    def __init__(self, sim: OECSimulator, tmp_dir: Path) -> None:
-        self.sim = sim
-        self.tmp_dir = tmp_dir
-        self.runs: list[Run] = []
-
-    def env(self, **overrides: str) -> dict[str, str]:
-        settings = {"OEC_API_KEY": self.sim.api_key, "OEC_BASE_URL": self.sim.base_url}
-        return child_env(self.tmp_dir, **{**settings, **overrides})
-
-    async def __call__(self, *args: str | Path | uuid.UUID, **env: str) -> Run:
-        run = await run_cli(*(str(a) for a in args), env=self.env(**env))
-        self.runs.append(run)
-        token = self.sim.api_key.split("_", 3)[3]  # oec_live_rw_<token>
-        assert token not in run.stdout, run
-        assert token not in run.stderr, run
-        assert_no_traceback(run)
-        return run
-
-
-@pytest.fixture
-async def cli_sim(oec_simulator_factory: SimulatorFactory) -> OECSimulator:
-    # Six backups per environment: running, completed, completed, failed, completed,
-    # pending; types scheduled, manual, pre_deploy, pre_restore, pre_upgrade, pre_destroy.
-    return await oec_simulator_factory(
-        seed=2024,
-        environments=3,
-        backups_per_environment=6,
-        dump_size=32 * KiB,
-        filestore_size=8 * KiB,
-    )
-
-
-@pytest.fixture
-def cli(cli_sim: OECSimulator, tmp_path: Path) -> CLI:
-    child_tmp = tmp_path / "child-tmp"
-    child_tmp.mkdir()
-    return CLI(cli_sim, child_tmp)
-
-
-def has_summary_header(line: str) -> bool:
-    return all(f" {word} " in line for word in SUMMARY_HEADER)
-
-
-def ids_of(rows: list[dict[str, Any]]) -> list[str]:
-    return [row["id"] for row in rows]
-
-
-def assert_files_match_storage(sim: OECSimulator, directory: Path, backup_id: uuid.UUID) -> None:
-    for artifact in ("database", "filestore", "manifest"):
-        stored = sim.object(backup_id, artifact)
-        assert (directory / stored.path.name).read_bytes() == stored.path.read_bytes()
-
+from oec_async.testing import OECSimulator
+from tests.cli._helpers import (
+    ANSI_ESCAPE,
+    CLI,
+    TIMESTAMPED_LINE,
+    assert_files_match_storage,
+    assert_no_traceback,
+    child_env,
+    has_summary_header,
+    ids_of,
+    run_cli,
+)
 
 # -- list ------------------------------------------------------------------------------
 
@@ -196,12 +60,12 @@ async def test_list_json_honours_status_type_and_limit(cli: CLI, cli_sim: OECSim
 
     for run in (everything, completed, manual, first_three):
         assert run.returncode == 0, run
-    assert ids_of(everything.json()) == [str(b.id) for b in backups]
-    assert len(everything.json()) == 6
-    assert ids_of(completed.json()) == [str(b.id) for b in backups if b.status == "completed"]
-    assert {row["status"] for row in completed.json()} == {"completed"}
-    assert ids_of(manual.json()) == [str(b.id) for b in backups if b.backup_type == "manual"]
-    assert ids_of(first_three.json()) == [str(b.id) for b in backups[:3]]
+    assert ids_of(everything.results()) == [str(b.id) for b in backups]
+    assert len(everything.results()) == 6
+    assert ids_of(completed.results()) == [str(b.id) for b in backups if b.status == "completed"]
+    assert {row["status"] for row in completed.results()} == {"completed"}
+    assert ids_of(manual.results()) == [str(b.id) for b in backups if b.backup_type == "manual"]
+    assert ids_of(first_three.results()) == [str(b.id) for b in backups[:3]]
 
 
 # -- urls ------------------------------------------------------------------------------
@@ -266,8 +130,9 @@ async def test_download_fetches_verified_files_and_a_rerun_transfers_nothing(
     assert "NOT verified" not in plain.stdout
     assert_files_match_storage(cli_sim, dest / str(first.environment_id) / str(first.id), first.id)
     assert as_json.returncode == 0, as_json
-    body = as_json.json()
-    assert body["backup_id"] == str(second.id)
+    [row] = as_json.results()
+    assert (row["backup_id"], row["status"]) == (str(second.id), "ok")
+    body = row["download"]
     assert (body["verified"], body["skipped"]) == (True, False)
     assert body["bytes_transferred"] == body["size"] > 0
     assert {f["artifact"] for f in body["files"]} == {"database", "filestore", "manifest"}
@@ -280,7 +145,7 @@ async def test_download_fetches_verified_files_and_a_rerun_transfers_nothing(
     )
 
     assert rerun_json.returncode == 0, rerun_json
-    again = rerun_json.json()
+    again = rerun_json.results()[0]["download"]
     assert (again["verified"], again["skipped"], again["bytes_transferred"]) == (True, True, 0)
     assert rerun_plain.returncode == 0, rerun_plain
     assert "already complete" in rerun_plain.stdout
@@ -298,43 +163,55 @@ async def test_pull_json_reports_every_environment_verified(
     run = await cli("pull", *envs, "--dest", tmp_path / "out", "--json")
 
     assert run.returncode == 0, run
-    results = run.json()
+    results = run.results()
     assert [r["environment_id"] for r in results] == [str(e) for e in envs]
     assert [r["backup_id"] for r in results] == [str(cli_sim.latest_completed(e).id) for e in envs]
     assert all(r["ok"] and r["error"] is None and r["download"]["verified"] for r in results)
     assert run.error_lines() == []
 
 
-async def test_pull_with_broken_environments_exits_1_with_one_error_line_each(
+async def test_pull_reports_no_backup_apart_from_failures_and_fails_on_it_when_asked(
     cli: CLI, cli_sim: OECSimulator, tmp_path: Path
 ) -> None:
     good = cli_sim.environment_ids[0]
     no_completed = cli_sim.add_environment(statuses=["failed", "running"])
     unknown = uuid.uuid4()
 
-    as_json, plain = await asyncio.gather(
+    as_json, plain, only_new, strict = await asyncio.gather(
         cli("pull", good, no_completed, unknown, "--dest", tmp_path / "a", "--json"),
         cli("pull", good, no_completed, unknown, "--dest", tmp_path / "b"),
+        cli("pull", good, no_completed, "--dest", tmp_path / "c"),
+        cli("pull", good, no_completed, "--dest", tmp_path / "d", "--fail-on-no-backup"),
     )
 
     for run in (as_json, plain):
-        assert run.returncode == 1, run
-        errors = run.error_lines()
-        assert len(errors) == 2, run
-        assert errors[0].startswith(f"error: {no_completed}: ")
-        assert "no completed backup" in errors[0]
-        assert errors[1].startswith(f"error: {unknown}: ")
-        assert "404" in errors[1]
-    results = as_json.json()
-    assert [r["ok"] for r in results] == [True, False, False]
+        assert run.returncode == 1, run  # the 404 is a failure that a retry will not fix
+        (error,) = run.error_lines()
+        assert error.startswith(f"error: {unknown}: ")
+        assert "404" in error
+        assert f"warning: {no_completed}: has no completed backup yet" in run.stderr
+    results = as_json.results()
+    assert [r["status"] for r in results] == ["ok", "no_backup", "failed"]
     assert [r["error"] and r["error"]["type"] for r in results] == [
         None,
         "NoCompletedBackupError",
         "NotFoundError",
     ]
-    assert str(good) in plain.stdout  # the summary table still lists every environment
+    assert (
+        as_json.json()["summary"] | {"no_backup": 1, "failed": 1, "ok": 1}
+        == (as_json.json()["summary"])
+    )
+    table = {line.split()[1]: line for line in plain.stdout.splitlines() if "│" in line}
+    assert "no backup" in table[str(no_completed)]
+    assert "FAILED" in table[str(unknown)]
     backup = cli_sim.latest_completed(good)
     assert_files_match_storage(cli_sim, tmp_path / "b" / str(good) / str(backup.id), backup.id)
+    assert only_new.returncode == 0, only_new  # no backup yet is not a failure...
+    assert only_new.error_lines() == []
+    assert strict.returncode == 1, strict  # ...unless asked
+    (error,) = strict.error_lines()
+    assert error.startswith(f"error: {no_completed}: ")
+    assert "no completed backup" in error
 
 
 async def test_pull_reads_environment_ids_from_a_file_with_comments_and_blank_lines(
@@ -349,8 +226,12 @@ async def test_pull_reads_environment_ids_from_a_file_with_comments_and_blank_li
     run = await cli("pull", third, "--from-file", env_file, "--dest", tmp_path / "out", "--json")
 
     assert run.returncode == 0, run
-    assert [r["environment_id"] for r in run.json()] == [str(third), str(first), str(second)]
-    assert all(r["ok"] for r in run.json())
+    assert [r["environment_id"] for r in run.results()] == [
+        str(third),
+        str(first),
+        str(second),
+    ]
+    assert all(r["ok"] for r in run.results())
 
 
 async def test_pull_on_a_pipe_prints_plain_progress_lines_and_a_summary_table(
@@ -440,7 +321,7 @@ async def test_neither_the_key_nor_presigned_signatures_appear_in_debug_logs(
     assert signatures
     for signature in signatures:
         assert signature not in pulled.stdout + pulled.stderr
-    assert refused.returncode == 1, refused
+    assert refused.returncode == 3, refused  # the key was refused
     (line,) = refused.error_lines()
     assert "401" in line
     assert "W" * 24 not in refused.stdout + refused.stderr
@@ -464,9 +345,11 @@ async def test_demo_pulls_simulated_environments_and_prints_the_summary(tmp_path
         assert_no_traceback(run)
     assert any(has_summary_header(line) for line in plain.stdout.splitlines()), plain
     assert ANSI_ESCAPE not in plain.stdout
-    results = as_json.json()
-    assert [r["ok"] for r in results] == [True, True, False]
-    assert results[-1]["error"]["type"] == "IntegrityError"
+    results = as_json.results()
+    assert sorted(r["status"] for r in results) == ["failed", "no_backup", "ok", "ok"]
+    [failed] = [r for r in results if r["status"] == "failed"]
+    assert failed["error"]["type"] == "IntegrityError"
+    assert as_json.json()["summary"]["exit_status"] == 0
 
 
 async def test_simulate_prints_settings_serves_the_cli_and_stops_cleanly_on_sigterm(
@@ -520,7 +403,7 @@ async def test_simulate_prints_settings_serves_the_cli_and_stops_cleanly_on_sigt
         assert listed.returncode == 0, listed
         assert "completed" in listed.stdout
         assert pulled.returncode == 0, pulled
-        assert all(r["ok"] for r in pulled.json())
+        assert all(r["ok"] for r in pulled.results())
         assert any(sim_tmp.iterdir())  # the simulator's generated files
 
         process.send_signal(signal.SIGTERM)
