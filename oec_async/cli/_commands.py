@@ -13,7 +13,7 @@ from typing import Any
 from oec_async._config import coerce_uuid
 from oec_async.cli._connect import make_client
 from oec_async.cli._exit import EXIT_OK, exit_status_for, worst
-from oec_async.cli._options import download_options
+from oec_async.cli._options import download_options, prepare_dest
 from oec_async.cli._output import Output
 from oec_async.cli._render import (
     absolute,
@@ -122,6 +122,7 @@ async def cmd_download(args: argparse.Namespace, out: Output) -> None:
     ``pull`` (one result)."""
     backup_id = coerce_uuid(args.backup_id, "BACKUP_ID")
     options = download_options(args)
+    prepare_dest(args.dest, mkdir=args.mkdir)
     started = datetime.now(UTC)
     view = out.progress()
     view.note(f"downloading backup {backup_id} into {absolute(args.dest)}")

@@ -83,6 +83,7 @@ def make_client(args: argparse.Namespace) -> OECClient:
         api_key=_api_key(args),
         base_url=args.base_url,
         timeout=args.timeout,
+        max_retries=args.retries,
         requests_per_minute=pace(args.requests_per_minute, DEFAULT_READS_PER_MINUTE, shards),
         writes_per_minute=pace(args.writes_per_minute, DEFAULT_WRITES_PER_MINUTE, shards),
         rate_limit_period=args.rate_window,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from oec_async.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from oec_async.download import DownloadOptions
 
-__all__ = ["download_options"]
+__all__ = ["download_options", "prepare_dest"]
 
 
 def download_options(args: argparse.Namespace) -> DownloadOptions:
@@ -23,3 +26,31 @@ def download_options(args: argparse.Namespace) -> DownloadOptions:
     return DownloadOptions(
         strict=args.strict, reverify=args.reverify, min_free_space=args.min_free_space
     )
+
+
+def prepare_dest(dest: Path, *, mkdir: bool) -> None:
+    """Check that ``--dest`` is a folder; create it (``0700``, with its parents) only
+    when ``--mkdir`` asks.
+
+    A missing destination is refused by default: in a cron job it is most often a disk
+    that failed to mount, and creating the folder would fill the disk beneath it.
+
+    Raises:
+        ConfigurationError: ``dest`` is missing (without ``mkdir``), is not a folder, or
+            cannot be created.
+    """
+    if dest.is_dir():
+        return
+    if dest.exists():
+        raise ConfigurationError(f"--dest {dest} is not a folder")
+    if not mkdir:
+        raise ConfigurationError(
+            f"--dest {dest} does not exist: create it, or give --mkdir "
+            "(a missing destination is often a disk that is not mounted)"
+        )
+    try:
+        dest.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"--dest {dest}: cannot create it ({exc.strerror or exc})"
+        ) from None

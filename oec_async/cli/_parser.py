@@ -91,6 +91,13 @@ def _add_connection(parser: argparse.ArgumentParser) -> None:
         help="seconds before an API call fails or a silent download is resumed (default 30)",
     )
     group.add_argument(
+        "--retries",
+        type=types.non_negative_int,
+        default=3,
+        metavar="N",
+        help="retries of a failed API read (network, 429, 5xx) after the first try (default 3)",
+    )
+    group.add_argument(
         "--requests-per-minute",
         type=types.non_negative_int,
         metavar="N",
@@ -134,7 +141,14 @@ def _add_download(parser: argparse.ArgumentParser, *, dest_required: bool = True
         required=dest_required,
         type=Path,
         metavar="DIR",
-        help="destination folder: files land in DIR/<environment_id>/<backup_id>/",
+        help="destination folder (must exist, see --mkdir): files land in "
+        "DIR/<environment_id>/<backup_id>/",
+    )
+    group.add_argument(
+        "--mkdir",
+        action="store_true",
+        help="create --dest (and its parents) if missing; without it a missing --dest is an "
+        "error, as it may be a disk that failed to mount",
     )
     group.add_argument(
         "--strict", action="store_true", help="fail files the manifest has no checksum for"

@@ -14,7 +14,7 @@ from oec_async.cli._archive import PullAftercare
 from oec_async.cli._commands import report_results, run_status
 from oec_async.cli._connect import make_client
 from oec_async.cli._exit import EXIT_FAILED, EXIT_OK, Failed
-from oec_async.cli._options import download_options
+from oec_async.cli._options import download_options, prepare_dest
 from oec_async.cli._output import Output
 from oec_async.cli._progress import ProgressView
 from oec_async.cli._render import absolute, pull_row
@@ -76,6 +76,7 @@ async def cmd_pull(args: argparse.Namespace, out: Output) -> None:
                 "no environments: give ENV_ID arguments, --from-file, --project or --all"
             )
         options = download_options(args)
+        prepare_dest(args.dest, mkdir=args.mkdir)
         view = out.progress(batch=True)
         try:
             async with make_client(args) as client:

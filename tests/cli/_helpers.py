@@ -127,7 +127,8 @@ class CLI:
     ) -> Run:
         run = await run_cli(*(str(a) for a in args), env=self.env(**env), stdin=stdin)
         self.runs.append(run)
-        for key in {self.sim.api_key, env.get("OEC_API_KEY", self.sim.api_key)}:
+        used = {self.sim.api_key, self.sim.read_only_key, env.get("OEC_API_KEY", "")}
+        for key in filter(None, used):
             token = key.split("_", 3)[-1]  # oec_live_rw_<token>
             assert token not in run.stdout, run
             assert token not in run.stderr, run

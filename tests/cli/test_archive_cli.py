@@ -46,7 +46,7 @@ class ArchiveCLI:
             TZ="UTC",
             **extra,
         )
-        run = await run_cli("pull", *(str(a) for a in args), env=env)
+        run = await run_cli("pull", *(str(a) for a in args), "--mkdir", env=env)
         assert_no_traceback(run)
         assert self.sim.api_key.split("_", 3)[3] not in run.stdout + run.stderr
         return run

@@ -118,6 +118,7 @@ async def test_download_fetches_verified_files_and_a_rerun_transfers_nothing(
     cli: CLI, cli_sim: OECSimulator, tmp_path: Path
 ) -> None:
     dest = tmp_path / "backups"
+    dest.mkdir()
     first, second = (cli_sim.latest_completed(env) for env in cli_sim.environment_ids[:2])
 
     plain, as_json = await asyncio.gather(
@@ -160,7 +161,7 @@ async def test_pull_json_reports_every_environment_verified(
 ) -> None:
     envs = cli_sim.environment_ids[:2]
 
-    run = await cli("pull", *envs, "--dest", tmp_path / "out", "--json")
+    run = await cli("pull", *envs, "--dest", tmp_path / "out", "--mkdir", "--json")
 
     assert run.returncode == 0, run
     results = run.results()
@@ -178,10 +179,10 @@ async def test_pull_reports_no_backup_apart_from_failures_and_fails_on_it_when_a
     unknown = uuid.uuid4()
 
     as_json, plain, only_new, strict = await asyncio.gather(
-        cli("pull", good, no_completed, unknown, "--dest", tmp_path / "a", "--json"),
-        cli("pull", good, no_completed, unknown, "--dest", tmp_path / "b"),
-        cli("pull", good, no_completed, "--dest", tmp_path / "c"),
-        cli("pull", good, no_completed, "--dest", tmp_path / "d", "--fail-on-no-backup"),
+        cli("pull", good, no_completed, unknown, "--dest", tmp_path / "a", "--mkdir", "--json"),
+        cli("pull", good, no_completed, unknown, "--dest", tmp_path / "b", "--mkdir"),
+        cli("pull", good, no_completed, "--dest", tmp_path / "c", "--mkdir"),
+        cli("pull", good, no_completed, "--dest", tmp_path / "d", "--mkdir", "--fail-on-no-backup"),
     )
 
     for run in (as_json, plain):
@@ -223,7 +224,9 @@ async def test_pull_reads_environment_ids_from_a_file_with_comments_and_blank_li
         f"# nightly pull\n\n{first}   # production\n   \n{second}\n# {uuid.uuid4()} retired\n"
     )
 
-    run = await cli("pull", third, "--from-file", env_file, "--dest", tmp_path / "out", "--json")
+    run = await cli(
+        "pull", third, "--from-file", env_file, "--dest", tmp_path / "out", "--mkdir", "--json"
+    )
 
     assert run.returncode == 0, run
     assert [r["environment_id"] for r in run.results()] == [
@@ -239,7 +242,7 @@ async def test_pull_on_a_pipe_prints_plain_progress_lines_and_a_summary_table(
 ) -> None:
     envs = cli_sim.environment_ids[:2]
 
-    run = await cli("pull", *envs, "--dest", tmp_path / "out")
+    run = await cli("pull", *envs, "--dest", tmp_path / "out", "--mkdir")
 
     assert run.returncode == 0, run
     assert ANSI_ESCAPE not in run.stdout
@@ -264,6 +267,8 @@ async def test_usage_errors_exit_2_with_a_message_and_no_request(
     backup = str(cli_sim.latest_completed(cli_sim.environment_ids[0]).id)
     dest = tmp_path / "out"
     malformed_key = "sk-live-Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5"
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
     cases: dict[str, tuple[tuple[str | Path, ...], dict[str, str]]] = {
         "no subcommand": ((), {}),
         "bad ENV_ID": (("list", "../../etc/passwd"), {}),
@@ -280,6 +285,8 @@ async def test_usage_errors_exit_2_with_a_message_and_no_request(
             {},
         ),
         "download without --dest": (("download", backup), {}),
+        "pull into a missing --dest": (("pull", env, "--dest", dest), {}),
+        "download into a file": (("download", backup, "--dest", a_file, "--mkdir"), {}),
     }
 
     runs = await asyncio.gather(*(cli(*args, **env_vars) for args, env_vars in cases.values()))
@@ -293,6 +300,10 @@ async def test_usage_errors_exit_2_with_a_message_and_no_request(
     assert "concurrency" in by_name["concurrency 0"].stderr
     assert "malformed API key" in by_name["malformed key"].stderr
     assert "http" in by_name["http to another host"].stderr
+    assert (
+        "does not exist: create it, or give --mkdir" in by_name["pull into a missing --dest"].stderr
+    )
+    assert "is not a folder" in by_name["download into a file"].stderr
     assert len(cli_sim.requests) == 0
     assert not dest.exists()
 
@@ -307,7 +318,7 @@ async def test_neither_the_key_nor_presigned_signatures_appear_in_debug_logs(
     wrong_key = "oec_live_ro_" + "W" * 24 + "notthekey"
 
     pulled, listed, refused = await asyncio.gather(
-        cli("-vv", "pull", env, "--dest", tmp_path / "out"),
+        cli("-vv", "pull", env, "--dest", tmp_path / "out", "--mkdir"),
         cli("-vv", "list", env, "--json"),
         cli("-vv", "list", env, OEC_API_KEY=wrong_key),
     )
@@ -395,6 +406,7 @@ async def test_simulate_prints_settings_serves_the_cli_and_stops_cleanly_on_sigt
                 *environments,
                 "--dest",
                 tmp_path / "out",
+                "--mkdir",
                 "--json",
                 env=child_env(tmp_path, **settings),
             ),

@@ -55,7 +55,7 @@ async def test_pull_all_pulls_every_environment_of_every_project_once(
     everything = [e for p in fleet.project_ids for e in envs_of(fleet, p)]
     first = everything[0]
 
-    run = await cli("pull", first, "--all", "--dest", tmp_path / "out", "--json")
+    run = await cli("pull", first, "--all", "--dest", tmp_path / "out", "--mkdir", "--json")
 
     assert run.returncode == 0, run  # the new environment has no backup: not a failure
     assert sorted(pulled(run.results())) == sorted(everything)  # each once
@@ -88,6 +88,7 @@ async def test_projects_exclusions_and_explicit_ids_make_a_union_without_duplica
         left_out,
         "--dest",
         tmp_path / "out",
+        "--mkdir",
         "--json",
     )
 
@@ -111,6 +112,7 @@ async def test_pull_reads_ids_from_standard_input_with_from_file_dash(
         "-",
         "--dest",
         tmp_path / "out",
+        "--mkdir",
         "--json",
         stdin=f"# from a pipe\n{one}\n\n{two}  # second\n{one}\n",
     )
@@ -129,10 +131,12 @@ async def test_from_file_errors_name_the_file_and_the_line_before_any_request(
     binary.write_bytes(b"\xff\xfe\x00")
 
     from_file, from_stdin, unreadable, not_text = await asyncio.gather(
-        cli("pull", "--from-file", listing, "--dest", tmp_path / "out"),
-        cli("pull", "--from-file", "-", "--dest", tmp_path / "out", stdin=f"{env}\n42\n"),
-        cli("pull", "--from-file", tmp_path / "missing.txt", "--dest", tmp_path / "out"),
-        cli("pull", "--from-file", binary, "--dest", tmp_path / "out"),
+        cli("pull", "--from-file", listing, "--dest", tmp_path / "out", "--mkdir"),
+        cli(
+            "pull", "--from-file", "-", "--dest", tmp_path / "out", "--mkdir", stdin=f"{env}\n42\n"
+        ),
+        cli("pull", "--from-file", tmp_path / "missing.txt", "--dest", tmp_path / "out", "--mkdir"),
+        cli("pull", "--from-file", binary, "--dest", tmp_path / "out", "--mkdir"),
     )
 
     for run in (from_file, from_stdin, unreadable, not_text):
