@@ -40,6 +40,7 @@ COMMANDS = {
     "download": "_commands:cmd_download",
     "list-environments": "_commands:cmd_list_environments",
     "pull": "_pull:cmd_pull",
+    "backup": "_backup:cmd_backup",
     "demo": "_demo:cmd_demo",
     "simulate": "_simulate:cmd_simulate",
     "verify": "_archive:COMMANDS.verify",

@@ -66,7 +66,9 @@ def _subcommand(commands: Any, name: str, summary: str, **kwargs: Any) -> Any:
     return sub
 
 
-def _add_connection(parser: argparse.ArgumentParser) -> None:
+def _add_connection(parser: argparse.ArgumentParser, *, timeout_alias: bool = True) -> None:
+    # --timeout is the request timeout's short name, except for `backup`, where it is how
+    # long --wait waits (API.md section 10): there only --request-timeout sets this one.
     group = parser.add_argument_group("connection")
     group.add_argument(
         "--api-key",
@@ -84,7 +86,9 @@ def _add_connection(parser: argparse.ArgumentParser) -> None:
         "--base-url", metavar="URL", help="API base URL (default: $OEC_BASE_URL or the platform)"
     )
     group.add_argument(
-        "--timeout",
+        "--request-timeout",
+        *(["--timeout"] if timeout_alias else []),
+        dest="timeout",
         type=types.seconds,
         default=30.0,
         metavar="SECONDS",
@@ -319,6 +323,8 @@ def _add_fleet_commands(commands: Any) -> None:
     _add_json(pull)
     _add_connection(pull)
 
+    _add_backup_command(commands)
+
     envs = _subcommand(
         commands, "list-environments", "list the environments the key sees (what --all pulls)"
     )
@@ -326,6 +332,45 @@ def _add_fleet_commands(commands: Any) -> None:
     envs.add_argument("--status", help="only environments with this status (e.g. running)")
     _add_json(envs)
     _add_connection(envs)
+
+
+def _add_backup_command(commands: Any) -> None:
+    backup = _subcommand(
+        commands,
+        "backup",
+        "take a backup of an environment now (an rw key); optionally wait and download it",
+        epilog=EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    backup.add_argument("env_id", metavar="ENV_ID", help="the environment")
+    backup.add_argument(
+        "--no-filestore",
+        action="store_true",
+        help="back up the database only (default: database and filestore)",
+    )
+    backup.add_argument("--notes", metavar="TEXT", help="a note kept with the backup")
+    backup.add_argument("--retention", metavar="TYPE", help="the platform's retention class for it")
+    backup.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait until it completes, with a progress line (exit 1 if it fails, 75 on --timeout)",
+    )
+    backup.add_argument(
+        "--timeout",
+        dest="wait_timeout",
+        type=types.seconds,
+        default=3600.0,
+        metavar="SECONDS",
+        help="how long --wait waits at most (default 3600); the backup goes on after that",
+    )
+    backup.add_argument(
+        "--download",
+        action="store_true",
+        help="once completed, download and verify it into --dest (implies --wait)",
+    )
+    _add_download(backup, dest_required=False)
+    _add_json(backup)
+    _add_connection(backup, timeout_alias=False)
 
 
 def _add_archive_commands(commands: Any) -> None:
