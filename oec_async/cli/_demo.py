@@ -104,8 +104,8 @@ async def cmd_demo(args: argparse.Namespace, out: Output) -> None:
         files = ", ".join(f"{f.path.name} ({format_size(f.size)})" for f in download.files)
         out.print(f"  {download.directory.relative_to(dest)}/  {files}")
     out.print(
-        "The broken environment failed alone (IntegrityError): nothing unverified was left "
-        "under a final name. The new one is reported as having no backup yet, which is not "
+        "The broken environment failed alone (IntegrityError): nothing unverified was left\n"
+        "under a final name. The new one is reported as having no backup yet, which is not\n"
         "a failure (pull --fail-on-no-backup makes it one)."
     )
 

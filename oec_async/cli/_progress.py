@@ -112,7 +112,7 @@ class LinesView:
             resumed = f", resuming at {size}" if event.bytes_done else ""
             self._say(f"{name}: started ({format_size(event.total)}{resumed})")
         elif event.kind == "restart":
-            self._say(f"{name}: restarting from zero (what was on disk cannot be used)")
+            self._say(f"{name}: restarting from zero")
         elif event.kind == "retry":
             self._say(f"{name}: interrupted at {size}, retrying")
         elif event.kind == "verifying":

@@ -19,7 +19,7 @@ FAST = ("--rate-window", "1")
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[OECSimulator]:
+async def cli_sim() -> AsyncIterator[OECSimulator]:
     settings = SimulatorSettings(clock_speed=0, poll_advance=3.0, rate_window=1.0)
     async with OECSimulator(
         seed=5, environments=3, backups_per_environment=2, dump_size=8 * KiB, settings=settings
@@ -28,10 +28,8 @@ async def sim() -> AsyncIterator[OECSimulator]:
 
 
 @pytest.fixture
-def cli(sim: OECSimulator, tmp_path: Path) -> CLI:
-    child_tmp = tmp_path / "child-tmp"
-    child_tmp.mkdir()
-    return CLI(sim, child_tmp)
+def sim(cli_sim: OECSimulator) -> OECSimulator:
+    return cli_sim
 
 
 async def test_backup_wait_download_follows_it_to_completion_and_verifies_it(

@@ -17,7 +17,7 @@ from tests.cli._helpers import CLI, KiB
 
 
 @pytest.fixture
-async def fleet() -> AsyncIterator[OECSimulator]:
+async def cli_sim() -> AsyncIterator[OECSimulator]:
     """Three projects of three environments each (a few KiB per backup), and one new
     environment in the last project that has no backup yet."""
     async with OECSimulator(
@@ -35,10 +35,8 @@ async def fleet() -> AsyncIterator[OECSimulator]:
 
 
 @pytest.fixture
-def cli(fleet: OECSimulator, tmp_path: Path) -> CLI:
-    child_tmp = tmp_path / "child-tmp"
-    child_tmp.mkdir()
-    return CLI(fleet, child_tmp)
+def fleet(cli_sim: OECSimulator) -> OECSimulator:
+    return cli_sim
 
 
 def pulled(run_results: list[dict[str, object]]) -> list[str]:
