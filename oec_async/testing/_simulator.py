@@ -378,15 +378,23 @@ class OECSimulator:
         self._state.world.delete_environment(env_id)
 
     def add_backup(
-        self, env_id: uuid.UUID, *, status: str = "completed", backup_type: str = "manual"
+        self,
+        env_id: uuid.UUID,
+        *,
+        status: str = "completed",
+        backup_type: str = "manual",
+        created_at: datetime | None = None,
     ) -> SimBackup:
         """A new backup at the top of the environment's list (the newest), an hour newer
-        than the one before.
+        than the one before unless ``created_at`` says when it was taken (e.g. an hour
+        ago, for a dead-man check that should pass).
 
         Raises:
             KeyError: no such environment.
         """
-        return self._state.world.add_backup(env_id, status=status, backup_type=backup_type)
+        return self._state.world.add_backup(
+            env_id, status=status, backup_type=backup_type, created_at=created_at
+        )
 
     def latest_completed(self, env_id: uuid.UUID) -> SimBackup:
         """The environment's newest completed backup.
