@@ -8,7 +8,6 @@ downloader, aiohttp and rich with it) is imported when that command runs.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import importlib
 import logging
@@ -73,6 +72,8 @@ def _setup_logging(verbosity: int) -> None:
 async def _run(command: Command, args: argparse.Namespace) -> None:
     """Run ``command``; SIGTERM cancels it as Ctrl-C does (partials kept), and is
     remembered so that the command exits 143."""
+    import asyncio  # noqa: PLC0415 - asyncio loads when a command runs, not for --help
+
     from oec_async.cli._output import Output  # noqa: PLC0415
 
     loop = asyncio.get_running_loop()
@@ -115,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print("oec-backups needs the cli extra: pip install 'oec-async[cli]'", file=sys.stderr)
         return EXIT_USAGE
+    import asyncio  # noqa: PLC0415
+
     try:
         asyncio.run(_run(command, args))
     except ConfigurationError as exc:

@@ -23,6 +23,7 @@ __all__ = [
     "environment_id",
     "expires_in",
     "non_negative_int",
+    "non_negative_seconds",
     "parse_size",
     "positive_int",
     "retention_count",
@@ -87,22 +88,25 @@ def non_negative_int(text: str) -> int:
     return _integer(text, 0)
 
 
-def seconds(text: str) -> float:
-    """``type=`` of a number of seconds (> 0)."""
+def _seconds(text: str, *, allow_zero: bool) -> float:
+    bound = ">= 0" if allow_zero else "> 0"
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+        value = math.nan
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds {bound}, got {text!r}")
     return value
+
+
+def seconds(text: str) -> float:
+    """``type=`` of a number of seconds (> 0)."""
+    return _seconds(text, allow_zero=False)
 
 
 def non_negative_seconds(text: str) -> float:
     """``type=`` of a number of seconds (>= 0)."""
-    if text.strip() in ("0", "0.0"):
-        return 0.0
-    return seconds(text)
+    return _seconds(text, allow_zero=True)
 
 
 def expires_in(text: str) -> int:

@@ -207,10 +207,12 @@ def report_results(
     status: int,
     rows: list[dict[str, Any]] | None = None,
     fail_on_no_backup: bool = False,
+    failures_shown: bool = True,
     **summary: Any,
 ) -> dict[str, Any]:
-    """Print the summary table (or the JSON document) and one line per failure (one
-    warning per environment without backup); return the JSON document."""
+    """Print the summary table (or the JSON document) and, when ``failures_shown``, one
+    line per failure (one warning per environment without backup); return the JSON
+    document."""
     body = document(
         command,
         rows if rows is not None else [pull_row(r) for r in results],
@@ -222,7 +224,7 @@ def report_results(
     out.json_document(body)
     if out.tables:
         print_summary(results, out.console)
-    for result in results:
+    for result in results if failures_shown else ():
         if result.status == "failed" or (fail_on_no_backup and result.status == "no_backup"):
             out.error(f"{result.environment_id}: {result.error}")
         elif result.status == "no_backup":

@@ -97,7 +97,10 @@ async def cmd_demo(args: argparse.Namespace, out: Output) -> None:
     if status and not _staged(results, broken, new):
         report_results("pull", results, out, started=started, status=status)
         raise Failed(status)
-    report_results("pull", results, out, started=started, status=EXIT_OK)
+    # What was staged is the demo succeeding: with --quiet, it prints nothing at all.
+    report_results(
+        "pull", results, out, started=started, status=EXIT_OK, failures_shown=not out.quiet
+    )
     good = [r.download for r in results if r.download is not None]
     out.print(f"\n{len(good)} of {len(results)} environments pulled and verified, in {dest}/:")
     for download in good:

@@ -23,7 +23,6 @@ retry re-fetches nothing already complete, and whatever fails for good fails aga
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from typing import Literal
 
@@ -152,6 +151,8 @@ def exit_status_of(error: BaseException | None) -> int:
         return EXIT_OK
     if isinstance(error, Failed):
         return error.status
+    import asyncio  # noqa: PLC0415 - not for --help
+
     if isinstance(error, KeyboardInterrupt | asyncio.CancelledError):
         return EXIT_TERMINATED if termination.requested else EXIT_INTERRUPTED
     return _STATUS_OF[kind_of(error)]

@@ -15,7 +15,9 @@ __all__ = ["download_options", "prepare_dest"]
 
 
 def download_options(args: argparse.Namespace) -> DownloadOptions:
-    """The :class:`DownloadOptions` of ``--strict``, ``--reverify``, ``--min-free-space``...
+    """The :class:`DownloadOptions` of ``--strict``, ``--reverify``, ``--min-free-space``,
+    ``--lock-timeout``, ``--transfer-retries``, ``--expires-in``, ``--segments`` and
+    ``--segment-threshold``.
 
     Raises:
         ConfigurationError: a value the options refuse (named by its flag at the CLI
@@ -24,7 +26,14 @@ def download_options(args: argparse.Namespace) -> DownloadOptions:
     from oec_async.download import DownloadOptions  # noqa: PLC0415 - not for --help
 
     return DownloadOptions(
-        strict=args.strict, reverify=args.reverify, min_free_space=args.min_free_space
+        strict=args.strict,
+        reverify=args.reverify,
+        min_free_space=args.min_free_space,
+        lock_timeout=args.lock_timeout,
+        retries=args.transfer_retries,
+        expires_in=args.expires_in,
+        segments=args.segments,
+        segment_threshold=args.segment_threshold,
     )
 
 

@@ -162,10 +162,47 @@ def _add_download(parser: argparse.ArgumentParser, *, dest_required: bool = True
     )
     group.add_argument(
         "--min-free-space",
-        type=types.non_negative_int,
+        type=types.size,
         default=0,
-        metavar="BYTES",
-        help="keep this many bytes free on the destination disk",
+        metavar="SIZE",
+        help="keep this much free on the destination disk, e.g. 10G, 512MiB (default 0)",
+    )
+    group.add_argument(
+        "--lock-timeout",
+        type=types.non_negative_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for another process downloading the same backup "
+        "(default 0: fail at once, exit 75)",
+    )
+    group.add_argument(
+        "--transfer-retries",
+        type=types.non_negative_int,
+        default=5,
+        metavar="N",
+        help="failed attempts in a row (no byte received) before a file gives up (default 5)",
+    )
+    group.add_argument(
+        "--expires-in",
+        type=types.expires_in,
+        default=3600,
+        metavar="SECONDS",
+        help="lifetime asked for the presigned URLs, 300 to 86400 (default 3600; renewed "
+        "when they run out)",
+    )
+    group.add_argument(
+        "--segments",
+        type=types.positive_int,
+        default=4,
+        metavar="N",
+        help="connections for one large file on slow links (default 4; 1: never split)",
+    )
+    group.add_argument(
+        "--segment-threshold",
+        type=types.size,
+        default=64 * 1024 * 1024,
+        metavar="SIZE",
+        help="files smaller than this use one connection (default 64MiB)",
     )
 
 
@@ -430,7 +467,11 @@ def _add_simulator_commands(commands: Any) -> None:
     demo.add_argument("--seed", type=int, default=7, help="names the simulated world (default 7)")
     _add_json(demo)
 
-    simulate = _subcommand(commands, "simulate", "run the platform simulator on loopback")
+    simulate = _subcommand(
+        commands,
+        "simulate",
+        "run the platform simulator on loopback; prints export lines for the client",
+    )
     simulate.add_argument(
         "--port", type=int, default=0, help="the API's port (default: any free port)"
     )
@@ -444,13 +485,32 @@ def _add_simulator_commands(commands: Any) -> None:
     )
     simulate.add_argument(
         "--dump-size",
-        type=types.positive_int,
+        type=types.size,
         default=8 * 1024 * 1024,
-        metavar="BYTES",
-        help="bytes of each backup's database dump (default 8 MiB)",
+        metavar="SIZE",
+        help="each backup's database dump, e.g. 4096, 8MiB (default 8MiB)",
     )
     simulate.add_argument(
-        "--no-rate-limit", action="store_true", help="no read budget (the platform's: 120/min)"
+        "--projects",
+        type=types.positive_int,
+        metavar="N",
+        help="projects holding them (default: one per four environments)",
+    )
+    simulate.add_argument(
+        "--fresh",
+        action="store_true",
+        help="give each environment a completed backup taken an hour ago (the seeded ones "
+        "are from May 2026), so that status --max-age passes",
+    )
+    simulate.add_argument(
+        "--rate-window",
+        type=types.seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="the rate-limit window (default 60: 120 reads and 20 writes a minute per key)",
+    )
+    simulate.add_argument(
+        "--no-rate-limit", action="store_true", help="no read or write budget at all"
     )
 
 

@@ -258,9 +258,11 @@ class BarsView:
             self.progress.update(self.total, completed=done, total=max(whole, done) or None)
 
     def _in_flight_fraction(self) -> float:
+        # The manifest comes first and alone: counted, it would make an environment look
+        # done before its dump has started. Its few bytes are left out.
         fraction = 0.0
         for keys in self.unfinished.values():
-            sizes = [self.files[k] for k in keys]
+            sizes = [self.files[k] for k in keys if k[1] != "manifest"]
             whole = sum(t or 0 for _, t in sizes)
             if whole:
                 fraction += min(1.0, sum(d for d, _ in sizes) / whole)

@@ -112,13 +112,22 @@ class OECSimulator:
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> Self:
-        """Start the API and both storage origins; returns the simulator."""
+        """Start the API and both storage origins; returns the simulator.
+
+        Raises:
+            OSError: a port is taken (or cannot be bound); whatever was started is
+                stopped and the temporary folder removed.
+        """
         api_port, storage_port = self._ports
-        api = await self._serve(build_api_app(self._state), api_port)
-        storage = await self._serve(build_storage_app(self._state), storage_port, storage=True)
-        alt = await self._serve(
-            build_storage_app(self._state, origin_name="storage-alt"), 0, storage=True
-        )
+        try:
+            api = await self._serve(build_api_app(self._state), api_port)
+            storage = await self._serve(build_storage_app(self._state), storage_port, storage=True)
+            alt = await self._serve(
+                build_storage_app(self._state, origin_name="storage-alt"), 0, storage=True
+            )
+        except BaseException:
+            await self.stop()
+            raise
         scheme = "https" if self._ssl is not None else "http"
         origins = self._state.origins
         origins.api = f"{scheme}://{self.host}:{api}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import sys
 import uuid
 from pathlib import Path
@@ -363,51 +364,73 @@ async def test_demo_pulls_simulated_environments_and_prints_the_summary(tmp_path
     assert as_json.json()["summary"]["exit_status"] == 0
 
 
-async def test_simulate_prints_settings_serves_the_cli_and_stops_cleanly_on_sigterm(
-    tmp_path: Path,
-) -> None:
-    sim_tmp = tmp_path / "sim-tmp"
-    sim_tmp.mkdir()
-    process = await asyncio.create_subprocess_exec(
+async def start_simulate(sim_tmp: Path, *args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "oec_async",
         "simulate",
-        "--port",
-        "0",
-        "--environments",
-        "2",
-        "--dump-size",
-        "4096",
+        *args,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=child_env(sim_tmp),
     )
+
+
+async def read_until_ready(process: asyncio.subprocess.Process) -> list[str]:
+    assert process.stdout is not None
+    lines: list[str] = []
+    while not lines or lines[-1] != "# ready":
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        assert line, "simulate exited before it was ready"
+        lines.append(line.rstrip("\n"))
+    return lines
+
+
+async def test_simulate_prints_export_lines_serves_the_cli_and_stops_cleanly_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    sim_tmp = tmp_path / "sim-tmp"
+    sim_tmp.mkdir()
+    process = await start_simulate(
+        sim_tmp, "--port", "0", "--environments", "2", "--dump-size", "4KiB", "--fresh"
+    )
     try:
-        assert process.stdout is not None
-        settings: dict[str, str] = {}
-        environments: list[str] = []
-        while len(environments) < 2:
-            line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
-            assert line, "simulate exited before printing its settings"
-            if line.startswith("environment "):
-                environments.append(line.split()[1])
-            else:
-                name, _, value = line.strip().partition("=")
-                settings[name] = value
+        lines = await read_until_ready(process)
+        exports = [line for line in lines if line.startswith("export ")]
+        settings = dict(line.removeprefix("export ").split("=", 1) for line in exports)
         assert set(settings) == {"OEC_BASE_URL", "OEC_API_KEY"}
         assert settings["OEC_BASE_URL"].startswith("http://127.0.0.1:")
+        assert all(line.startswith(("export ", "# ")) for line in lines)  # sourceable
+        environments = [line.split()[2] for line in lines if line.startswith("# environment ")]
+        assert len(environments) == 2
+        sourced = await asyncio.create_subprocess_exec(
+            "sh",
+            "-c",
+            'eval "$LINES"; echo "$OEC_BASE_URL"',
+            stdout=asyncio.subprocess.PIPE,
+            env={"LINES": "\n".join(lines), "PATH": "/usr/bin:/bin"},
+        )
+        assert (await sourced.communicate())[0].decode().strip() == settings["OEC_BASE_URL"]
 
-        listed, pulled = await asyncio.gather(
+        listed, pulled, fresh = await asyncio.gather(
             run_cli("list", environments[0], env=child_env(tmp_path, **settings)),
             run_cli(
                 "pull",
-                *environments,
+                "--all",
                 "--dest",
                 tmp_path / "out",
                 "--mkdir",
                 "--json",
+                env=child_env(tmp_path, **settings),
+            ),
+            run_cli(
+                "list",
+                environments[1],
+                "--json",
+                "--limit",
+                "1",
                 env=child_env(tmp_path, **settings),
             ),
         )
@@ -415,7 +438,9 @@ async def test_simulate_prints_settings_serves_the_cli_and_stops_cleanly_on_sigt
         assert listed.returncode == 0, listed
         assert "completed" in listed.stdout
         assert pulled.returncode == 0, pulled
-        assert all(r["ok"] for r in pulled.results())
+        assert sorted(r["environment_id"] for r in pulled.results()) == sorted(environments)
+        [newest] = fresh.results()  # --fresh: a backup of an hour ago
+        assert newest["created_at"] > "2026-06"
         assert any(sim_tmp.iterdir())  # the simulator's generated files
 
         process.send_signal(signal.SIGTERM)
@@ -429,3 +454,21 @@ async def test_simulate_prints_settings_serves_the_cli_and_stops_cleanly_on_sigt
     assert "simulator stopped" in stderr.decode()
     assert "Traceback" not in stderr.decode()
     assert list(sim_tmp.iterdir()) == []  # its temp folder is gone
+
+
+async def test_simulate_on_a_busy_port_says_so_and_leaves_no_temp_folder(tmp_path: Path) -> None:
+    sim_tmp = tmp_path / "sim-tmp"
+    sim_tmp.mkdir()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        process = await start_simulate(sim_tmp, "--port", str(port), "--environments", "1")
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
+
+    assert process.returncode == 2, stderr.decode()
+    assert stdout == b""
+    assert f"--port {port}: cannot listen" in stderr.decode()
+    assert "in use" in stderr.decode()
+    assert "Traceback" not in stderr.decode()
+    assert list(sim_tmp.iterdir()) == []  # the generated files went with it
