@@ -391,6 +391,7 @@ class PullAftercare:
         return EnvironmentMetrics(
             environment_id=result.environment_id,
             ok=result.ok,
+            no_backup=result.status == "no_backup",
             last_success=finished if result.ok else (on_disk.completed_at if on_disk else None),
             backup_created=on_disk.created_at if on_disk else None,
             size=download.size if download else (on_disk.size if on_disk else None),

@@ -35,6 +35,9 @@ from oec_async.models import BackupProgress
 __all__ = ["BarsView", "LinesView", "ProgressView", "QuietView", "make_progress_view"]
 
 FileKey = tuple[uuid.UUID, str]
+#: Files this large get a "verifying" line (a smaller one is checked in a blink: a line
+#: for each would double a cron mail).
+_VERIFYING_SAID_FROM = 64 * 1024 * 1024
 
 
 def _short(value: uuid.UUID | None) -> str:
@@ -115,7 +118,7 @@ class LinesView:
             self._say(f"{name}: restarting from zero")
         elif event.kind == "retry":
             self._say(f"{name}: interrupted at {size}, retrying")
-        elif event.kind == "verifying":
+        elif event.kind == "verifying" and event.bytes_done >= _VERIFYING_SAID_FROM:
             self._say(f"{name}: verifying ({size})")
         elif event.kind == "repair":
             self._say(f"{name}: the copy on disk is damaged, repairing")

@@ -316,10 +316,11 @@ async def test_pull_writes_a_report_and_metrics_that_parse(
     monitoring.mkdir()
     good = environment_with(sim, [NOW - timedelta(hours=1)])
     gone = uuid.uuid4()  # not an environment of the platform: this one fails
+    new = sim.add_environment(backups=0, status="deploying")  # nothing to pull yet
     report, metrics = monitoring / "pull.json", monitoring / "oec_backups.prom"
 
     run = await cli.pull(
-        good, gone, "--dest", dest, "--json", "--report", report, "--metrics-file", metrics
+        good, gone, new, "--dest", dest, "--json", "--report", report, "--metrics-file", metrics
     )
 
     assert run.returncode == 1, run
@@ -339,6 +340,9 @@ async def test_pull_writes_a_report_and_metrics_that_parse(
     )
     assert values[("oec_backups_run_exit_status", ())] == 1
     assert values[("oec_backups_run_environments", (("result", "failed"),))] == 1
+    assert values[("oec_backups_run_environments", (("result", "no_backup"),))] == 1
+    assert values[("oec_backups_run_environments", (("result", "ok"),))] == 1
+    assert rows[str(new)]["status"] == "no_backup"
     assert sorted(p.name for p in monitoring.iterdir()) == ["oec_backups.prom", "pull.json"]
 
 

@@ -117,21 +117,22 @@ def test_lines_say_what_happens_first_and_each_step_that_matters() -> None:
     stream = io.StringIO()
     view = LinesView(stream, interval=0)
     view.note("pulling 4 environment(s) into /srv/backups")
-    view.on_file(event(0, "database", 0, 4 * MiB, "start"))
-    view.on_file(event(0, "database", MiB, 4 * MiB))  # no line per chunk
-    view.on_file(event(0, "database", MiB, 4 * MiB, "retry"))
-    view.on_file(event(0, "database", 4 * MiB, 4 * MiB, "verifying"))
-    view.on_file(event(0, "database", 4 * MiB, 4 * MiB, "done"))
+    view.on_file(event(0, "database", 0, 400 * MiB, "start"))
+    view.on_file(event(0, "database", MiB, 400 * MiB))  # no line per chunk
+    view.on_file(event(0, "database", MiB, 400 * MiB, "retry"))
+    view.on_file(event(0, "database", 400 * MiB, 400 * MiB, "verifying"))
+    view.on_file(event(0, "database", 400 * MiB, 400 * MiB, "done"))
+    view.on_file(event(0, "manifest", 500, 500, "verifying"))  # small: said only when done
     view.on_file(event(1, "dump", 0, MiB, "repair"))
     view.on_batch(batch(4, failed=1, without=1))
 
     lines = [line.split(" ", 1)[1] for line in stream.getvalue().splitlines()]
     assert lines[0] == "pulling 4 environment(s) into /srv/backups"
     assert [line.split(": ", 1)[1] for line in lines[1:6]] == [
-        "started (4.0 MiB)",
+        "started (400.0 MiB)",
         "interrupted at 1.0 MiB, retrying",
-        "verifying (4.0 MiB)",
-        "done (4.0 MiB)",
+        "verifying (400.0 MiB)",
+        "done (400.0 MiB)",
         "the copy on disk is damaged, repairing",
     ]
     assert lines[-1].startswith("total: 4/4 environments (1 failed, 1 without backup)")
