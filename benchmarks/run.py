@@ -31,6 +31,7 @@ from pathlib import Path
 import aiohttp
 import attrs
 
+from benchmarks._bulk_paced import scenario_bulk_paced
 from benchmarks._contenders import Contender, Downloads
 from benchmarks._measure import Measurement, median, run_measured
 from benchmarks._nginx import Nginx
@@ -44,13 +45,15 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 MiB = 1024 * 1024
 GiB = 1024 * MiB
-SCENARIOS = ("single", "https", "capped", "memory", "bulk", "startup")
+SCENARIOS = ("single", "https", "capped", "memory", "bulk", "bulk-paced", "startup")
 # What --smoke changes (every scenario still runs; RESULTS.md says it is a smoke run).
 SMOKE = {
     "rounds": 1,
     "size_mib": 64,
     "memory_mib": [256],
     "bulk_environments": 20,
+    "paced_environments": 20,
+    "paced_window": 2.0,
     "startup_runs": 5,
 }
 
@@ -573,6 +576,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--bulk-environments", type=int, default=200)
     parser.add_argument("--bulk-dump-mib", type=int, default=4)
     parser.add_argument("--bulk-parallel", type=int, default=16)
+    parser.add_argument("--paced-environments", type=int, default=200)
+    parser.add_argument("--paced-window", type=float, default=20.0, help="bulk-paced window, s")
     parser.add_argument("--startup-runs", type=int, default=20)
     parser.add_argument(
         "--scenarios", default=",".join(SCENARIOS), help="comma-separated subset of: %(default)s"
@@ -623,6 +628,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             bench.scenario_bulk(bulk)
         finally:
             bulk.close()
+    if "bulk-paced" in scenarios:
+        scenario_bulk_paced(bench)
     if "startup" in scenarios:
         bench.scenario_startup()
     bench.write(started, argv)

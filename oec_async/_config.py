@@ -5,13 +5,15 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
-import ssl as ssl_module
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from oec_async._redact import KEY_PATTERN, redact_text
 from oec_async.errors import ConfigurationError
+
+if TYPE_CHECKING:  # ssl loads with the client, not with `import oec_async` (--help)
+    import ssl as ssl_module
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -97,6 +99,8 @@ def check_ssl(value: object, name: str = "ssl") -> ssl_module.SSLContext | bool:
     Raises:
         ConfigurationError: naming ``name``.
     """
+    import ssl as ssl_module  # noqa: PLC0415 - see the import at the top
+
     if isinstance(value, bool | ssl_module.SSLContext):
         return value
     raise ConfigurationError(

@@ -23,7 +23,8 @@ Per environment of the run (label ``environment_id``):
 ``oec_backups_pull_transferred_bytes``                  bytes received for it in this run
 ======================================================  ===================================
 
-Per run: ``oec_backups_run_environments{result="ok"|"failed"}``,
+Per run: ``oec_backups_run_environments{result="ok"|"no_backup"|"failed"}`` (``no_backup``:
+no completed backup to pull yet, not a failure),
 ``oec_backups_run_exit_status``, ``oec_backups_run_start_timestamp_seconds``,
 ``oec_backups_run_end_timestamp_seconds``, ``oec_backups_run_duration_seconds``,
 ``oec_backups_run_transferred_bytes``, ``oec_backups_run_pruned_folders``,
@@ -61,6 +62,8 @@ class EnvironmentMetrics:
     environment_id: uuid.UUID
     ok: bool
     last_success: datetime | None = None
+    #: It has no completed backup yet (not ok, and not a failure of the pull either).
+    no_backup: bool = False
     backup_created: datetime | None = None
     size: int | None = None
     verified: bool | None = None
@@ -171,9 +174,11 @@ def render_metrics(run: RunMetrics) -> str:
         families.append(family)
 
     ok = sum(e.ok for e in run.environments)
+    absent = sum(e.no_backup and not e.ok for e in run.environments)
     counts = _Family("run_environments", "Environments of the last run, by result.")
     counts.add(ok, result="ok")
-    counts.add(len(run.environments) - ok, result="failed")
+    counts.add(absent, result="no_backup")
+    counts.add(len(run.environments) - ok - absent, result="failed")
     families.append(counts)
     for name, help_text, value in (
         (

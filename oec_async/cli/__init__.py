@@ -1,4 +1,8 @@
-"""The ``oec-backups`` command line (needs the ``cli`` extra: ``pip install oec-async[cli]``)."""
+"""The ``oec-backups`` command line (needs the ``cli`` extra: ``pip install oec-async[cli]``).
+
+``oec-backups --help`` builds the parser only: the client, the downloader, aiohttp and
+rich are imported by the command that runs.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,9 @@ __all__ = ["console_main", "main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        from oec_async.cli._app import main as app_main  # noqa: PLC0415 - rich is optional
-    except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
-        if exc.name != "rich":
-            raise
-        print(
-            "oec-backups needs the cli extra: pip install 'oec-async[cli]'",
-            file=sys.stderr,
-        )
-        return 2
+    """Run ``oec-backups`` with ``argv`` (default: ``sys.argv[1:]``); the exit status."""
+    from oec_async.cli._app import main as app_main  # noqa: PLC0415 - python -m oec_async
+
     return app_main(argv)
 
 

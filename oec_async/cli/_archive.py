@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
@@ -19,13 +18,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from oec_async._redact import redact_text
 from oec_async._units import format_size
 from oec_async.archive import (
-    UNLIMITED,
     BackupFolder,
     EnvironmentMetrics,
     EnvironmentSummary,
@@ -37,7 +34,6 @@ from oec_async.archive import (
     archive_status,
     format_duration,
     iter_verify,
-    parse_duration,
     prune,
     prune_environment,
     update_latest,
@@ -46,6 +42,7 @@ from oec_async.archive import (
 )
 from oec_async.archive._inventory import environment_inventory, newest
 from oec_async.cli._exit import Failed, exit_status_of
+from oec_async.cli._output import Output
 from oec_async.cli._render import print_json
 from oec_async.download import PullResult
 from oec_async.errors import ConfigurationError
@@ -53,8 +50,6 @@ from oec_async.errors import ConfigurationError
 __all__ = [
     "COMMANDS",
     "PullAftercare",
-    "add_commands",
-    "add_pull_args",
     "cmd_prune",
     "cmd_status",
     "cmd_verify",
@@ -63,57 +58,8 @@ __all__ = [
     "verify_json",
 ]
 
-Command = Callable[[argparse.Namespace, Console], Coroutine[Any, Any, None]]
+Command = Callable[[argparse.Namespace, Output], Coroutine[Any, Any, None]]
 _RULES = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
-
-
-# -- arguments -------------------------------------------------------------------------
-
-
-def _duration(value: str) -> Any:
-    try:
-        return parse_duration(value)
-    except ConfigurationError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _count(value: str) -> int:
-    if value.strip().lower() == "unlimited":
-        return UNLIMITED
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError("must be a count (0 or more) or 'unlimited'") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError("must be a count (0 or more) or 'unlimited'")
-    return number
-
-
-def _add_policy_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group(
-        "retention (restic forget semantics, by each backup's creation time, per environment)"
-    )
-    for rule, what in (
-        ("last", "the N newest backups"),
-        ("hourly", "the newest backup of each of the last N hours that have one"),
-        ("daily", "the newest backup of each of the last N days that have one"),
-        ("weekly", "the newest backup of each of the last N ISO weeks that have one"),
-        ("monthly", "the newest backup of each of the last N months that have one"),
-        ("yearly", "the newest backup of each of the last N years that have one"),
-    ):
-        group.add_argument(
-            f"--keep-{rule}",
-            type=_count,
-            default=0,
-            metavar="N",
-            help=f"keep {what} ('unlimited': every one)",
-        )
-    group.add_argument(
-        "--keep-within",
-        type=_duration,
-        metavar="DURATION",
-        help="keep every backup taken within DURATION (e.g. 7d) before the newest one",
-    )
 
 
 def _policy(args: argparse.Namespace) -> RetentionPolicy | None:
@@ -121,75 +67,6 @@ def _policy(args: argparse.Namespace) -> RetentionPolicy | None:
         **{rule: getattr(args, f"keep_{rule}") for rule in _RULES}, within=args.keep_within
     )
     return None if policy.empty else policy
-
-
-def _add_output_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print a JSON result on stdout")
-    parser.add_argument(
-        "-q", "--quiet", action="store_true", help="print nothing on success (errors on stderr)"
-    )
-
-
-def add_commands(commands: Any) -> None:
-    """Register ``verify``, ``status`` and ``prune`` on the subcommand parsers."""
-    verify = commands.add_parser(
-        "verify", help="re-hash local backups against their manifests (offline, no key)"
-    )
-    verify.add_argument(
-        "path", type=Path, metavar="PATH", help="destination root, environment or backup folder"
-    )
-    verify.add_argument(
-        "--strict", action="store_true", help="a file the manifest has no checksum for fails"
-    )
-    _add_output_args(verify)
-
-    status = commands.add_parser(
-        "status", help="each environment's newest backup on disk (offline, no key)"
-    )
-    status.add_argument(
-        "dest", type=Path, metavar="DEST", help="destination root (or one environment folder)"
-    )
-    status.add_argument(
-        "--max-age",
-        type=_duration,
-        metavar="DURATION",
-        help="exit 1 if an environment's newest verified backup is older (e.g. 26h, 7d)",
-    )
-    _add_output_args(status)
-
-    prune_parser = commands.add_parser(
-        "prune", help="delete local backups a retention policy does not keep (offline, no key)"
-    )
-    prune_parser.add_argument(
-        "dest", type=Path, metavar="DEST", help="destination root (or one environment folder)"
-    )
-    _add_policy_args(prune_parser)
-    prune_parser.add_argument(
-        "--dry-run", action="store_true", help="say what would be deleted, delete nothing"
-    )
-    _add_output_args(prune_parser)
-
-
-def add_pull_args(pull: argparse.ArgumentParser) -> None:
-    """``pull``'s retention and monitoring options."""
-    _add_policy_args(pull)
-    group = pull.add_argument_group("monitoring")
-    group.add_argument(
-        "--report", type=Path, metavar="FILE", help="write the --json result to FILE, atomically"
-    )
-    group.add_argument(
-        "--metrics-file",
-        type=Path,
-        metavar="FILE",
-        help="write Prometheus textfile-collector metrics to FILE (*.prom), atomically",
-    )
-    group.add_argument(
-        "--ping-url",
-        default=os.environ.get("OEC_PING_URL"),
-        metavar="URL",
-        help="healthchecks.io-style URL: URL/start, then URL or URL/<exit status> "
-        "(default: $OEC_PING_URL; prefer the variable, the URL is a secret)",
-    )
 
 
 # -- JSON ------------------------------------------------------------------------------
@@ -276,7 +153,7 @@ def _error(text: str) -> None:
 # -- verify, status, prune -------------------------------------------------------------
 
 
-async def cmd_verify(args: argparse.Namespace, out: Console) -> None:
+async def cmd_verify(args: argparse.Namespace, out: Output) -> None:
     """``verify PATH``: exit 1 when any folder has a problem, or when there is none."""
     results: list[VerifyResult] = []
     for result in iter_verify(args.path, strict=args.strict):
@@ -303,7 +180,7 @@ async def cmd_verify(args: argparse.Namespace, out: Console) -> None:
         raise Failed
 
 
-def _print_status(statuses: Sequence[EnvironmentSummary], now: datetime, out: Console) -> None:
+def _print_status(statuses: Sequence[EnvironmentSummary], now: datetime, out: Output) -> None:
     table = Table()
     for column in ("environment", "newest backup", "created", "age", "size", "verified"):
         table.add_column(column, overflow="fold")
@@ -323,7 +200,7 @@ def _print_status(statuses: Sequence[EnvironmentSummary], now: datetime, out: Co
     out.print(table)
 
 
-async def cmd_status(args: argparse.Namespace, out: Console) -> None:
+async def cmd_status(args: argparse.Namespace, out: Output) -> None:
     """``status DEST``: with ``--max-age``, exit 1 when an environment has no fresh,
     verified backup (or DEST has no environment)."""
     statuses = archive_status(args.dest)
@@ -365,7 +242,7 @@ def _require_policy(args: argparse.Namespace) -> RetentionPolicy:
     return policy
 
 
-def _print_prune(result: PruneResult, out: Console) -> None:
+def _print_prune(result: PruneResult, out: Output) -> None:
     for action in result.actions:
         created = (
             action.created_at.astimezone().strftime("%Y-%m-%d %H:%M") if action.created_at else "-"
@@ -385,7 +262,7 @@ def _print_prune(result: PruneResult, out: Console) -> None:
     )
 
 
-async def cmd_prune(args: argparse.Namespace, out: Console) -> None:
+async def cmd_prune(args: argparse.Namespace, out: Output) -> None:
     """``prune DEST --keep-…``: exit 1 when a deletion failed, 2 without any rule."""
     policy = _require_policy(args)
     result = prune(args.dest, policy, dry_run=args.dry_run)
@@ -403,7 +280,7 @@ def _disk_errors_reported(command: Command) -> Command:
     """A folder that cannot be read (permissions, I/O error) ends the command with one
     ``error:`` line and exit 1, not a traceback."""
 
-    async def run(args: argparse.Namespace, out: Console) -> None:
+    async def run(args: argparse.Namespace, out: Output) -> None:
         try:
             await command(args, out)
         except OSError as exc:
@@ -430,7 +307,7 @@ class PullAftercare:
         async with PullAftercare(args) as aftercare:    # pings URL/start
             results = await ...pull...
             await aftercare.after_pull(results)          # latest pointers, --keep-* prune
-            ...print aftercare.rows(results)...
+            aftercare.document = ...the JSON result, rows from aftercare.rows(...)...
         # on the way out: --report, --metrics-file, then URL or URL/<exit status>
 
     Whatever ends the command (success, a failed environment, a usage error, Ctrl-C), the
@@ -443,17 +320,19 @@ class PullAftercare:
         self.report: Path | None = args.report
         self.metrics: Path | None = args.metrics_file
         self.pinger = Pinger(args.ping_url) if args.ping_url else None
+        self.out = Output(args)
         self.started = datetime.now(UTC)
         self.results: list[PullResult] | None = None
         self.prunes: dict[uuid.UUID, PruneResult] = {}
         self.notes: dict[uuid.UUID, str] = {}
         self.latest: dict[uuid.UUID, uuid.UUID | None] = {}
         self.errors: list[str] = []
-        self._rows: list[dict[str, Any]] = []
+        #: The ``--json`` result, written to ``--report`` on the way out.
+        self.document: dict[str, Any] | None = None
 
     async def __aenter__(self) -> PullAftercare:
         if self.pinger is not None and not await self.pinger.start():
-            print(f"warning: {self.pinger.last_error}", file=sys.stderr)
+            self.out.warn(self.pinger.last_error or "the start ping failed")
         return self
 
     def _after_one(self, result: PullResult) -> None:
@@ -481,7 +360,7 @@ class PullAftercare:
             except OSError as exc:
                 self.errors.append(f"{result.environment_id}: {exc.strerror or exc}")
         for note in self.notes.values():
-            print(f"warning: {note}", file=sys.stderr)
+            self.out.warn(note)
         for error in self.errors:
             _error(error)
 
@@ -496,13 +375,7 @@ class PullAftercare:
                 if pruned is not None
                 else ({"skipped": self.notes[env]} if env in self.notes else None)
             )
-        self._rows = rows
         return rows
-
-    def raise_if_failed(self) -> None:
-        """Exit 1 when a prune after the pull failed (already printed by after_pull)."""
-        if self.errors:
-            raise Failed
 
     def _environment_metrics(self, result: PullResult, finished: datetime) -> EnvironmentMetrics:
         environment_dir = self.dest / str(result.environment_id)
@@ -518,6 +391,7 @@ class PullAftercare:
         return EnvironmentMetrics(
             environment_id=result.environment_id,
             ok=result.ok,
+            no_backup=result.status == "no_backup",
             last_success=finished if result.ok else (on_disk.completed_at if on_disk else None),
             backup_created=on_disk.created_at if on_disk else None,
             size=download.size if download else (on_disk.size if on_disk else None),
@@ -528,9 +402,9 @@ class PullAftercare:
 
     def _write(self, code: int) -> int:
         finished = datetime.now(UTC)
-        if self.report is not None and self.results is not None:
+        if self.report is not None and self.document is not None:
             try:
-                write_json_report(self.report, self._rows)
+                write_json_report(self.report, self.document)
             except OSError as exc:
                 _error(f"cannot write --report {self.report}: {exc.strerror or exc}")
                 code = code or 1
@@ -557,10 +431,12 @@ class PullAftercare:
 
     def _summary(self, code: int) -> str:
         results = self.results or []
-        failed = [r for r in results if not r.ok]
+        failed = [r for r in results if r.status == "failed"]
+        absent = sum(r.status == "no_backup" for r in results)
         lines = [
             f"oec-backups pull: exit {code}; {len(results)} environment(s), "
-            f"{len(results) - len(failed)} ok, {len(failed)} failed; "
+            f"{len(results) - len(failed) - absent} ok, {absent} without backup, "
+            f"{len(failed)} failed; "
             f"pruned {sum(len(p.deleted) for p in self.prunes.values())} folder(s)"
         ]
         lines += [
@@ -577,6 +453,6 @@ class PullAftercare:
         code = exit_status_of(exc)
         final = await asyncio.to_thread(self._write, code)
         if self.pinger is not None and not await self.pinger.finish(final, self._summary(final)):
-            print(f"warning: {self.pinger.last_error}", file=sys.stderr)
+            self.out.warn(self.pinger.last_error or "the final ping failed")
         if final != code and exc is None:
-            raise Failed
+            raise Failed(final)

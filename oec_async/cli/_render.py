@@ -1,199 +1,122 @@
-"""What the command line shows: progress (bars on a terminal, log lines otherwise),
-tables, JSON. Progress goes to stderr, results to stdout, so ``--json`` output stays
-clean to pipe."""
+"""What the command line prints as results: tables for people, JSON for machines.
+
+One JSON shape for every command that fetches backups (``download``, ``pull``,
+``backup``): a top-level object ``{"command", "results": [...], "summary": {...}}``.
+Each result is one environment's row (``environment_id``, ``backup_id``, ``status``:
+``ok`` | ``no_backup`` | ``failed``, ``ok``, ``elapsed``, ``error``, ``download``); the
+summary counts them. Times are UTC with an offset (``+00:00``), paths are absolute.
+Results go to stdout, everything else to stderr, so ``--json`` output pipes cleanly.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-import time
 import uuid
-from collections.abc import Iterable, Sequence
-from typing import Any, Protocol, TextIO
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
 
+import attrs
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
 
-from oec_async import _units as units
 from oec_async._convert import unstructure
-from oec_async.download import BackupDownload, BatchProgress, ProgressEvent, PullResult
+from oec_async._units import format_size as _format_size
+from oec_async.cli._exit import kind_of
+from oec_async.cli._messages import error_text
+from oec_async.download import BackupDownload, PullResult
 from oec_async.errors import APIError
-from oec_async.models import Backup
+from oec_async.models import Backup, Environment
 
 __all__ = [
-    "ProgressView",
+    "absolute",
     "backup_rows",
+    "document",
+    "download_json",
+    "error_json",
     "format_size",
-    "make_progress_view",
+    "model_json",
     "print_backups",
+    "print_environments",
     "print_json",
     "print_summary",
-    "result_json",
+    "pull_row",
     "short_error",
+    "utc",
 ]
+
+STATUS_SHOWN = {"ok": "ok", "no_backup": "no backup", "failed": "FAILED"}
 
 
 def format_size(size: int | None) -> str:
-    return "-" if size is None else units.format_size(size)
+    """Binary units (``1.5 KiB``), ``-`` for unknown."""
+    return "-" if size is None else _format_size(size)
 
 
-def _short(value: uuid.UUID | None) -> str:
-    return str(value)[:8] if value is not None else "-"
+def utc(moment: datetime | None) -> str | None:
+    """``2026-05-22T18:00:00+00:00``: a time in UTC, with its offset."""
+    return moment.astimezone(UTC).isoformat() if moment is not None else None
 
 
-class ProgressView(Protocol):
-    def on_file(self, event: ProgressEvent) -> None: ...
-    def on_batch(self, snapshot: BatchProgress) -> None: ...
-    def close(self) -> None: ...
+def absolute(path: Path) -> str:
+    """A path as printed: absolute (not resolved: a symlinked DEST stays as given)."""
+    return str(path.absolute())
 
 
-class QuietView:
-    def on_file(self, event: ProgressEvent) -> None:
-        pass
-
-    def on_batch(self, snapshot: BatchProgress) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-class BarsView:
-    """Live bars: one per file in flight, and a total."""
-
-    def __init__(self, console: Console) -> None:
-        self.progress = Progress(
-            TextColumn("{task.description}", justify="left"),
-            BarColumn(bar_width=None),
-            DownloadColumn(binary_units=True),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-            expand=True,
-        )
-        self.tasks: dict[tuple[uuid.UUID, str], TaskID] = {}
-        self.total = self.progress.add_task("[bold]total", total=None)
-        self.progress.start()
-
-    def on_file(self, event: ProgressEvent) -> None:
-        key = (event.backup_id, event.artifact)
-        if event.kind in ("done", "skipped"):
-            task = self.tasks.pop(key, None)
-            if task is not None:
-                self.progress.remove_task(task)
-            return
-        task = self.tasks.get(key)
-        if task is None:
-            label = f"{_short(event.environment_id)} {event.artifact}"
-            task = self.tasks[key] = self.progress.add_task(label, total=event.total)
-        self.progress.update(task, completed=event.bytes_done, total=event.total)
-
-    def on_batch(self, snapshot: BatchProgress) -> None:
-        label = (
-            f"[bold]total[/] {snapshot.environments_done}/{snapshot.environments_total} envs"
-            + (
-                f", [red]{snapshot.environments_failed} failed[/]"
-                if snapshot.environments_failed
-                else ""
-            )
-        )
-        self.progress.update(
-            self.total,
-            description=label,
-            completed=snapshot.bytes_done,
-            total=snapshot.bytes_total or None,
-        )
-
-    def close(self) -> None:
-        for task in self.tasks.values():
-            self.progress.remove_task(task)
-        self.tasks.clear()
-        self.progress.stop()
-
-
-class LinesView:
-    """Plain, greppable lines for cron mails and CI logs (no terminal)."""
-
-    def __init__(self, stream: TextIO, interval: float = 5.0) -> None:
-        self.stream = stream
-        self.interval = interval
-        self._last_total = 0.0
-
-    def _say(self, text: str) -> None:
-        print(time.strftime("%H:%M:%S ") + text, file=self.stream, flush=True)
-
-    def on_file(self, event: ProgressEvent) -> None:
-        name = f"{_short(event.environment_id)}/{_short(event.backup_id)} {event.artifact}"
-        if event.kind == "start" and event.bytes_done == event.resumed_from:
-            resumed = f", resuming at {format_size(event.bytes_done)}" if event.bytes_done else ""
-            self._say(f"{name}: started ({format_size(event.total)}{resumed})")
-        elif event.kind == "restart":
-            self._say(f"{name}: restarting from zero")
-        elif event.kind == "retry":
-            self._say(f"{name}: interrupted at {format_size(event.bytes_done)}, retrying")
-        elif event.kind == "done":
-            self._say(f"{name}: done ({format_size(event.bytes_done)})")
-        elif event.kind == "skipped":
-            self._say(f"{name}: already complete")
-
-    def on_batch(self, snapshot: BatchProgress) -> None:
-        now = time.monotonic()
-        finished = snapshot.environments_done == snapshot.environments_total
-        if not finished and now - self._last_total < self.interval:
-            return
-        self._last_total = now
-        self._say(
-            f"total: {snapshot.environments_done}/{snapshot.environments_total} environments"
-            f" ({snapshot.environments_failed} failed), {format_size(snapshot.bytes_done)}"
-            f" of {format_size(snapshot.bytes_total)}, {format_size(int(snapshot.throughput))}/s"
-        )
-
-    def close(self) -> None:
-        pass
-
-
-def make_progress_view(*, quiet: bool, stream: TextIO | None = None) -> ProgressView:
-    stream = stream or sys.stderr
-    if quiet:
-        return QuietView()
-    if stream.isatty():
-        return BarsView(Console(file=stream))
-    return LinesView(stream)
-
-
-# -- results ---------------------------------------------------------------------------
+def model_json(model: Any) -> dict[str, Any]:
+    """An attrs model as JSON-ready data, its datetimes in UTC."""
+    return {
+        field.name: utc(value)
+        if isinstance(value := getattr(model, field.name), datetime)
+        else unstructure(value)
+        for field in attrs.fields(type(model))
+    }
 
 
 def print_json(value: Any, stream: TextIO | None = None) -> None:
+    """``value`` as indented JSON on stdout (or ``stream``)."""
     print(json.dumps(value, indent=2, default=str), file=stream or sys.stdout)
 
 
-def _download_json(download: BackupDownload | None) -> dict[str, Any] | None:
+def error_json(error: BaseException | None) -> dict[str, Any] | None:
+    """``{"type", "message", "kind"}``: the error's class, its message in flag names,
+    and whether a retry may help (``retryable``, ``refused``, ``permanent``...)."""
+    if error is None:
+        return None
+    return {"type": type(error).__name__, "message": error_text(error), "kind": kind_of(error)}
+
+
+def short_error(error: BaseException | None, width: int = 70) -> str:
+    """An error in a table cell: its class and the start of its reason (for an API error
+    the server's message, not the method and path, which the full line on stderr has)."""
+    if error is None:
+        return ""
+    reason = error.message if isinstance(error, APIError) else error_text(error)
+    text = f"{type(error).__name__}: {reason}"
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def download_json(download: BackupDownload | None) -> dict[str, Any] | None:
+    """A backup on disk: its folder, its files, what this run transferred."""
     if download is None:
         return None
     return {
-        "directory": str(download.directory),
+        "directory": absolute(download.directory),
         "verified": download.verified,
         "skipped": download.skipped,
+        "repaired": list(download.repaired),
         "size": download.size,
         "bytes_transferred": download.bytes_transferred,
         "files": [
             {
                 "artifact": f.artifact,
-                "path": str(f.path),
+                "path": absolute(f.path),
                 "size": f.size,
                 "sha256": f.sha256,
                 "verified": f.verified,
+                "evidence": f.evidence,
                 "resumed_from": f.resumed_from,
                 "bytes_transferred": f.bytes_transferred,
             }
@@ -202,58 +125,69 @@ def _download_json(download: BackupDownload | None) -> dict[str, Any] | None:
     }
 
 
-def error_json(error: BaseException | None) -> dict[str, str] | None:
-    if error is None:
-        return None
-    return {"type": type(error).__name__, "message": str(error)}
-
-
-def short_error(error: BaseException | None, width: int = 70) -> str:
-    """An error in a table cell: its class and the start of its reason (for an API error
-    the server's message, not the method and path, which the full line on stderr has)."""
-    if error is None:
-        return ""
-    reason = error.message if isinstance(error, APIError) else str(error)
-    text = f"{type(error).__name__}: {reason}"
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def result_json(result: PullResult) -> dict[str, Any]:
+def pull_row(result: PullResult) -> dict[str, Any]:
+    """One environment's row of a ``results`` list."""
     return {
         "environment_id": str(result.environment_id),
         "backup_id": str(result.backup_id) if result.backup_id else None,
+        "status": result.status,
         "ok": result.ok,
         "elapsed": round(result.elapsed, 3),
         "error": error_json(result.error),
-        "download": _download_json(result.download),
+        "download": download_json(result.download),
     }
 
 
-def download_json(download: BackupDownload) -> dict[str, Any]:
-    body = _download_json(download)
-    assert body is not None  # noqa: S101
+def document(
+    command: str,
+    rows: list[dict[str, Any]],
+    *,
+    started: datetime,
+    finished: datetime,
+    exit_status: int,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The JSON result of ``download``, ``pull`` and ``backup``: ``results`` (one row
+    each) and a ``summary`` that counts them (``extra`` joins the summary)."""
+    counts = {status: sum(row["status"] == status for row in rows) for status in STATUS_SHOWN}
+    downloads = [row["download"] for row in rows if row.get("download")]
     return {
-        "environment_id": str(download.environment_id),
-        "backup_id": str(download.backup_id),
-        **body,
+        "command": command,
+        "results": rows,
+        "summary": {
+            "environments": len(rows),
+            **counts,
+            "size": sum(d["size"] for d in downloads),
+            "bytes_transferred": sum(d["bytes_transferred"] for d in downloads),
+            "started_at": utc(started),
+            "finished_at": utc(finished),
+            "elapsed": round((finished - started).total_seconds(), 3),
+            "exit_status": exit_status,
+            **extra,
+        },
     }
 
 
 def backup_rows(backups: Iterable[Backup]) -> list[dict[str, Any]]:
-    return [unstructure(b) for b in backups]
+    """Backups as JSON rows (UTC times)."""
+    return [model_json(b) for b in backups]
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else "-"
 
 
 def print_backups(backups: Sequence[Backup], console: Console) -> None:
+    """The table of ``list``: one backup a row (times in UTC)."""
     table = Table(title=None, show_lines=False)
-    for column in ("id", "status", "type", "created", "database", "filestore", "verified"):
+    for column in ("id", "status", "type", "created (UTC)", "database", "filestore", "verified"):
         table.add_column(column, overflow="fold")
     for backup in backups:
-        created = backup.created_at.strftime("%Y-%m-%d %H:%M") if backup.created_at else "-"
         table.add_row(
             str(backup.id),
             str(backup.status),
             str(backup.backup_type or "-"),
-            created,
+            _when(backup.created_at),
             format_size(backup.database_size),
             format_size(backup.filestore_size),
             "yes" if backup.is_verified else "no",
@@ -261,15 +195,37 @@ def print_backups(backups: Sequence[Backup], console: Console) -> None:
     console.print(table)
 
 
+def print_environments(
+    envs: Sequence[Environment], projects: Mapping[uuid.UUID, str], console: Console
+) -> None:
+    """The table of ``list-environments``: one environment a row."""
+    table = Table(show_lines=False)
+    for column in ("id", "name", "status", "project", "odoo", "branch"):
+        table.add_column(column, overflow="fold")
+    for env in envs:
+        project = projects.get(env.project_id) if env.project_id else None
+        table.add_row(
+            str(env.id),
+            env.name or "-",
+            str(env.status or "-"),
+            project or (str(env.project_id) if env.project_id else "-"),
+            env.odoo_version or "-",
+            env.branch or "-",
+        )
+    console.print(table)
+
+
 def print_summary(results: Sequence[PullResult], console: Console) -> None:
+    """The summary table of ``pull`` and ``download``: one environment a row."""
+
     # On a narrow terminal, ids are shortened (the --json output always has them whole).
     def ident(value: uuid.UUID | None) -> str:
         if value is None:
             return "-"
-        return str(value) if console.width >= 160 else f"{str(value)[:8]}…"
+        return str(value) if console.width >= 170 else f"{str(value)[:8]}…"
 
     table = Table(show_lines=False)
-    for column in ("environment", "backup", "size", "verified", "time", "error"):
+    for column in ("environment", "backup", "status", "size", "verified", "time", "error"):
         table.add_column(column, overflow="fold")
     for result in results:
         download = result.download
@@ -278,13 +234,16 @@ def print_summary(results: Sequence[PullResult], console: Console) -> None:
             verified = "yes" if download.verified else "no"
             if download.skipped:
                 verified += " (already there)"
+            if download.repaired:
+                verified += " (repaired)"
         table.add_row(
             ident(result.environment_id),
             ident(result.backup_id),
+            STATUS_SHOWN[result.status],
             format_size(download.size) if download else "-",
             verified,
             f"{result.elapsed:.1f}s",
-            short_error(result.error),
-            style=None if result.ok else "red",
+            short_error(result.error) if result.status == "failed" else "",
+            style={"failed": "red", "no_backup": "yellow"}.get(result.status),
         )
     console.print(table)

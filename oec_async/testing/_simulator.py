@@ -112,13 +112,22 @@ class OECSimulator:
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> Self:
-        """Start the API and both storage origins; returns the simulator."""
+        """Start the API and both storage origins; returns the simulator.
+
+        Raises:
+            OSError: a port is taken (or cannot be bound); whatever was started is
+                stopped and the temporary folder removed.
+        """
         api_port, storage_port = self._ports
-        api = await self._serve(build_api_app(self._state), api_port)
-        storage = await self._serve(build_storage_app(self._state), storage_port, storage=True)
-        alt = await self._serve(
-            build_storage_app(self._state, origin_name="storage-alt"), 0, storage=True
-        )
+        try:
+            api = await self._serve(build_api_app(self._state), api_port)
+            storage = await self._serve(build_storage_app(self._state), storage_port, storage=True)
+            alt = await self._serve(
+                build_storage_app(self._state, origin_name="storage-alt"), 0, storage=True
+            )
+        except BaseException:
+            await self.stop()
+            raise
         scheme = "https" if self._ssl is not None else "http"
         origins = self._state.origins
         origins.api = f"{scheme}://{self.host}:{api}"
@@ -378,15 +387,23 @@ class OECSimulator:
         self._state.world.delete_environment(env_id)
 
     def add_backup(
-        self, env_id: uuid.UUID, *, status: str = "completed", backup_type: str = "manual"
+        self,
+        env_id: uuid.UUID,
+        *,
+        status: str = "completed",
+        backup_type: str = "manual",
+        created_at: datetime | None = None,
     ) -> SimBackup:
         """A new backup at the top of the environment's list (the newest), an hour newer
-        than the one before.
+        than the one before unless ``created_at`` says when it was taken (e.g. an hour
+        ago, for a dead-man check that should pass).
 
         Raises:
             KeyError: no such environment.
         """
-        return self._state.world.add_backup(env_id, status=status, backup_type=backup_type)
+        return self._state.world.add_backup(
+            env_id, status=status, backup_type=backup_type, created_at=created_at
+        )
 
     def latest_completed(self, env_id: uuid.UUID) -> SimBackup:
         """The environment's newest completed backup.

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from oec_async import OECClient
 from oec_async.testing import OECSimulator, SimulatorSettings
 from tests._support import PingServer, download_all, environment_with, serve_pings
-from tests.cli.test_cli import Run, assert_no_traceback, child_env, run_cli
+from tests.cli._helpers import Run, assert_no_traceback, child_env, run_cli
 
 KiB = 1024
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -46,7 +46,7 @@ class ArchiveCLI:
             TZ="UTC",
             **extra,
         )
-        run = await run_cli("pull", *(str(a) for a in args), env=env)
+        run = await run_cli("pull", *(str(a) for a in args), "--mkdir", env=env)
         assert_no_traceback(run)
         assert self.sim.api_key.split("_", 3)[3] not in run.stdout + run.stderr
         return run
@@ -279,7 +279,7 @@ async def test_pull_keep_last_prunes_each_environment_after_its_verified_downloa
     run = await cli.pull(env, "--dest", dest, "--keep-last", "1", "--json")
 
     assert run.returncode == 0, run
-    [row] = run.json()
+    [row] = run.results()
     assert row["backup_id"] == str(today.id)
     assert row["latest"] == str(today.id)
     assert sorted(row["prune"]["deleted"]) == sorted(str(p) for p in old_folders)
@@ -300,7 +300,7 @@ async def test_pull_does_not_prune_after_a_download_it_could_not_verify(
 
     assert run.returncode == 0, run
     assert kept.is_dir()
-    [row] = run.json()
+    [row] = run.results()
     assert row["prune"] == {
         "skipped": "not pruned: its new backup is not verified (the manifest has no checksum)"
     }
@@ -316,15 +316,16 @@ async def test_pull_writes_a_report_and_metrics_that_parse(
     monitoring.mkdir()
     good = environment_with(sim, [NOW - timedelta(hours=1)])
     gone = uuid.uuid4()  # not an environment of the platform: this one fails
+    new = sim.add_environment(backups=0, status="deploying")  # nothing to pull yet
     report, metrics = monitoring / "pull.json", monitoring / "oec_backups.prom"
 
     run = await cli.pull(
-        good, gone, "--dest", dest, "--json", "--report", report, "--metrics-file", metrics
+        good, gone, new, "--dest", dest, "--json", "--report", report, "--metrics-file", metrics
     )
 
     assert run.returncode == 1, run
     assert json.loads(report.read_text()) == run.json()
-    rows = {row["environment_id"]: row for row in run.json()}
+    rows = {row["environment_id"]: row for row in run.results()}
     assert rows[str(good)]["latest"] == rows[str(good)]["backup_id"]  # updated after the pull
     assert (dest / str(good) / "latest").readlink() == Path(rows[str(good)]["backup_id"])
     assert rows[str(gone)]["latest"] is None
@@ -339,6 +340,9 @@ async def test_pull_writes_a_report_and_metrics_that_parse(
     )
     assert values[("oec_backups_run_exit_status", ())] == 1
     assert values[("oec_backups_run_environments", (("result", "failed"),))] == 1
+    assert values[("oec_backups_run_environments", (("result", "no_backup"),))] == 1
+    assert values[("oec_backups_run_environments", (("result", "ok"),))] == 1
+    assert rows[str(new)]["status"] == "no_backup"
     assert sorted(p.name for p in monitoring.iterdir()) == ["oec_backups.prom", "pull.json"]
 
 

@@ -1,162 +1,27 @@
-"""``oec-backups`` run as a real subprocess (``python -m oec_async``) against the simulator.
-
-The simulator serves from the test's own event loop while the child runs, so every child
-is started with ``asyncio.create_subprocess_exec`` and awaited, never waited on blocking.
-Every run is checked for the two things that must never happen whatever the command: the
-API key in the output, and a Python traceback.
-"""
+"""``list``, ``urls``, ``download``, ``pull``, usage errors, secrets, ``demo`` and
+``simulate``, each run as a real subprocess against the simulator."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import re
 import signal
+import socket
 import sys
 import uuid
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-import attrs
-import pytest
-
-from oec_async.testing import OECSimulator, SimulatorFactory
-
-KiB = 1024
-SUMMARY_HEADER = ("environment", "backup", "size", "verified", "time", "error")
-ANSI_ESCAPE = "\x1b["
-TIMESTAMPED_LINE = re.compile(r"^\d\d:\d\d:\d\d \S")
-# Variables that would make the child's output depend on who runs the tests.
-_NOT_INHERITED = {
-    "FORCE_COLOR",
-    "CLICOLOR_FORCE",
-    "NO_COLOR",
-    "TTY_COMPATIBLE",
-    "TTY_INTERACTIVE",
-    "COLUMNS",
-    "LINES",
-}
-
-
-@attrs.frozen
-class Run:
-    """One finished ``oec-backups`` process."""
-
-    args: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-    def error_lines(self) -> list[str]:
-        return [line for line in self.stderr.splitlines() if line.startswith("error:")]
-
-    def __str__(self) -> str:  # what pytest shows when an assertion about a run fails
-        return (
-            f"oec-backups {' '.join(self.args)} -> {self.returncode}\n"
-            f"--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
-        )
-
-
-def child_env(tmp_dir: Path, **overrides: str) -> dict[str, str]:
-    """The test's environment without OEC_* and colour switches, plus ``overrides``.
-
-    TMPDIR points into the test's tmp folder, so nothing a child leaves behind outlives
-    the test."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("OEC_") and k not in _NOT_INHERITED
-    }
-    env["TMPDIR"] = str(tmp_dir)
-    env.update(overrides)
-    return env
-
-
-async def run_cli(*args: str | Path, env: Mapping[str, str], timeout: float = 60.0) -> Run:
-    shown = tuple(str(a) for a in args)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "oec_async",
-        *shown,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=dict(env),
-    )
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode is not None
-    return Run(shown, process.returncode, stdout.decode(), stderr.decode())
-
-
-def assert_no_traceback(run: Run) -> None:
-    assert "Traceback" not in run.stderr, run
-    assert "Traceback" not in run.stdout, run
-
-
-class CLI:
-    """Runs the command line against one simulator and checks every run for leaks."""
-
-    def __init__(self, sim: OECSimulator, tmp_dir: Path) -> None:
-        self.sim = sim
-        self.tmp_dir = tmp_dir
-        self.runs: list[Run] = []
-
-    def env(self, **overrides: str) -> dict[str, str]:
-        settings = {"OEC_API_KEY": self.sim.api_key, "OEC_BASE_URL": self.sim.base_url}
-        return child_env(self.tmp_dir, **{**settings, **overrides})
-
-    async def __call__(self, *args: str | Path | uuid.UUID, **env: str) -> Run:
-        run = await run_cli(*(str(a) for a in args), env=self.env(**env))
-        self.runs.append(run)
-        token = self.sim.api_key.split("_", 3)[3]  # oec_live_rw_<token>
-        assert token not in run.stdout, run
-        assert token not in run.stderr, run
-        assert_no_traceback(run)
-        return run
-
-
-@pytest.fixture
-async def cli_sim(oec_simulator_factory: SimulatorFactory) -> OECSimulator:
-    # Six backups per environment: running, completed, completed, failed, completed,
-    # pending; types scheduled, manual, pre_deploy, pre_restore, pre_upgrade, pre_destroy.
-    return await oec_simulator_factory(
-        seed=2024,
-        environments=3,
-        backups_per_environment=6,
-        dump_size=32 * KiB,
-        filestore_size=8 * KiB,
-    )
-
-
-@pytest.fixture
-def cli(cli_sim: OECSimulator, tmp_path: Path) -> CLI:
-    child_tmp = tmp_path / "child-tmp"
-    child_tmp.mkdir()
-    return CLI(cli_sim, child_tmp)
-
-
-def has_summary_header(line: str) -> bool:
-    return all(f" {word} " in line for word in SUMMARY_HEADER)
-
-
-def ids_of(rows: list[dict[str, Any]]) -> list[str]:
-    return [row["id"] for row in rows]
-
-
-def assert_files_match_storage(sim: OECSimulator, directory: Path, backup_id: uuid.UUID) -> None:
-    for artifact in ("database", "filestore", "manifest"):
-        stored = sim.object(backup_id, artifact)
-        assert (directory / stored.path.name).read_bytes() == stored.path.read_bytes()
-
+from oec_async.testing import OECSimulator
+from tests.cli._helpers import (
+    ANSI_ESCAPE,
+    CLI,
+    TIMESTAMPED_LINE,
+    assert_files_match_storage,
+    assert_no_traceback,
+    child_env,
+    has_summary_header,
+    ids_of,
+    run_cli,
+)
 
 # -- list ------------------------------------------------------------------------------
 
@@ -196,12 +61,12 @@ async def test_list_json_honours_status_type_and_limit(cli: CLI, cli_sim: OECSim
 
     for run in (everything, completed, manual, first_three):
         assert run.returncode == 0, run
-    assert ids_of(everything.json()) == [str(b.id) for b in backups]
-    assert len(everything.json()) == 6
-    assert ids_of(completed.json()) == [str(b.id) for b in backups if b.status == "completed"]
-    assert {row["status"] for row in completed.json()} == {"completed"}
-    assert ids_of(manual.json()) == [str(b.id) for b in backups if b.backup_type == "manual"]
-    assert ids_of(first_three.json()) == [str(b.id) for b in backups[:3]]
+    assert ids_of(everything.results()) == [str(b.id) for b in backups]
+    assert len(everything.results()) == 6
+    assert ids_of(completed.results()) == [str(b.id) for b in backups if b.status == "completed"]
+    assert {row["status"] for row in completed.results()} == {"completed"}
+    assert ids_of(manual.results()) == [str(b.id) for b in backups if b.backup_type == "manual"]
+    assert ids_of(first_three.results()) == [str(b.id) for b in backups[:3]]
 
 
 # -- urls ------------------------------------------------------------------------------
@@ -254,6 +119,7 @@ async def test_download_fetches_verified_files_and_a_rerun_transfers_nothing(
     cli: CLI, cli_sim: OECSimulator, tmp_path: Path
 ) -> None:
     dest = tmp_path / "backups"
+    dest.mkdir()
     first, second = (cli_sim.latest_completed(env) for env in cli_sim.environment_ids[:2])
 
     plain, as_json = await asyncio.gather(
@@ -266,8 +132,9 @@ async def test_download_fetches_verified_files_and_a_rerun_transfers_nothing(
     assert "NOT verified" not in plain.stdout
     assert_files_match_storage(cli_sim, dest / str(first.environment_id) / str(first.id), first.id)
     assert as_json.returncode == 0, as_json
-    body = as_json.json()
-    assert body["backup_id"] == str(second.id)
+    [row] = as_json.results()
+    assert (row["backup_id"], row["status"]) == (str(second.id), "ok")
+    body = row["download"]
     assert (body["verified"], body["skipped"]) == (True, False)
     assert body["bytes_transferred"] == body["size"] > 0
     assert {f["artifact"] for f in body["files"]} == {"database", "filestore", "manifest"}
@@ -280,7 +147,7 @@ async def test_download_fetches_verified_files_and_a_rerun_transfers_nothing(
     )
 
     assert rerun_json.returncode == 0, rerun_json
-    again = rerun_json.json()
+    again = rerun_json.results()[0]["download"]
     assert (again["verified"], again["skipped"], again["bytes_transferred"]) == (True, True, 0)
     assert rerun_plain.returncode == 0, rerun_plain
     assert "already complete" in rerun_plain.stdout
@@ -295,46 +162,58 @@ async def test_pull_json_reports_every_environment_verified(
 ) -> None:
     envs = cli_sim.environment_ids[:2]
 
-    run = await cli("pull", *envs, "--dest", tmp_path / "out", "--json")
+    run = await cli("pull", *envs, "--dest", tmp_path / "out", "--mkdir", "--json")
 
     assert run.returncode == 0, run
-    results = run.json()
+    results = run.results()
     assert [r["environment_id"] for r in results] == [str(e) for e in envs]
     assert [r["backup_id"] for r in results] == [str(cli_sim.latest_completed(e).id) for e in envs]
     assert all(r["ok"] and r["error"] is None and r["download"]["verified"] for r in results)
     assert run.error_lines() == []
 
 
-async def test_pull_with_broken_environments_exits_1_with_one_error_line_each(
+async def test_pull_reports_no_backup_apart_from_failures_and_fails_on_it_when_asked(
     cli: CLI, cli_sim: OECSimulator, tmp_path: Path
 ) -> None:
     good = cli_sim.environment_ids[0]
     no_completed = cli_sim.add_environment(statuses=["failed", "running"])
     unknown = uuid.uuid4()
 
-    as_json, plain = await asyncio.gather(
-        cli("pull", good, no_completed, unknown, "--dest", tmp_path / "a", "--json"),
-        cli("pull", good, no_completed, unknown, "--dest", tmp_path / "b"),
+    as_json, plain, only_new, strict = await asyncio.gather(
+        cli("pull", good, no_completed, unknown, "--dest", tmp_path / "a", "--mkdir", "--json"),
+        cli("pull", good, no_completed, unknown, "--dest", tmp_path / "b", "--mkdir"),
+        cli("pull", good, no_completed, "--dest", tmp_path / "c", "--mkdir"),
+        cli("pull", good, no_completed, "--dest", tmp_path / "d", "--mkdir", "--fail-on-no-backup"),
     )
 
     for run in (as_json, plain):
-        assert run.returncode == 1, run
-        errors = run.error_lines()
-        assert len(errors) == 2, run
-        assert errors[0].startswith(f"error: {no_completed}: ")
-        assert "no completed backup" in errors[0]
-        assert errors[1].startswith(f"error: {unknown}: ")
-        assert "404" in errors[1]
-    results = as_json.json()
-    assert [r["ok"] for r in results] == [True, False, False]
+        assert run.returncode == 1, run  # the 404 is a failure that a retry will not fix
+        (error,) = run.error_lines()
+        assert error.startswith(f"error: {unknown}: ")
+        assert "404" in error
+        assert f"warning: {no_completed}: has no completed backup yet" in run.stderr
+    results = as_json.results()
+    assert [r["status"] for r in results] == ["ok", "no_backup", "failed"]
     assert [r["error"] and r["error"]["type"] for r in results] == [
         None,
         "NoCompletedBackupError",
         "NotFoundError",
     ]
-    assert str(good) in plain.stdout  # the summary table still lists every environment
+    assert (
+        as_json.json()["summary"] | {"no_backup": 1, "failed": 1, "ok": 1}
+        == (as_json.json()["summary"])
+    )
+    table = {line.split()[1]: line for line in plain.stdout.splitlines() if "│" in line}
+    assert "no backup" in table[str(no_completed)]
+    assert "FAILED" in table[str(unknown)]
     backup = cli_sim.latest_completed(good)
     assert_files_match_storage(cli_sim, tmp_path / "b" / str(good) / str(backup.id), backup.id)
+    assert only_new.returncode == 0, only_new  # no backup yet is not a failure...
+    assert only_new.error_lines() == []
+    assert strict.returncode == 1, strict  # ...unless asked
+    (error,) = strict.error_lines()
+    assert error.startswith(f"error: {no_completed}: ")
+    assert "no completed backup" in error
 
 
 async def test_pull_reads_environment_ids_from_a_file_with_comments_and_blank_lines(
@@ -346,11 +225,17 @@ async def test_pull_reads_environment_ids_from_a_file_with_comments_and_blank_li
         f"# nightly pull\n\n{first}   # production\n   \n{second}\n# {uuid.uuid4()} retired\n"
     )
 
-    run = await cli("pull", third, "--from-file", env_file, "--dest", tmp_path / "out", "--json")
+    run = await cli(
+        "pull", third, "--from-file", env_file, "--dest", tmp_path / "out", "--mkdir", "--json"
+    )
 
     assert run.returncode == 0, run
-    assert [r["environment_id"] for r in run.json()] == [str(third), str(first), str(second)]
-    assert all(r["ok"] for r in run.json())
+    assert [r["environment_id"] for r in run.results()] == [
+        str(third),
+        str(first),
+        str(second),
+    ]
+    assert all(r["ok"] for r in run.results())
 
 
 async def test_pull_on_a_pipe_prints_plain_progress_lines_and_a_summary_table(
@@ -358,7 +243,7 @@ async def test_pull_on_a_pipe_prints_plain_progress_lines_and_a_summary_table(
 ) -> None:
     envs = cli_sim.environment_ids[:2]
 
-    run = await cli("pull", *envs, "--dest", tmp_path / "out")
+    run = await cli("pull", *envs, "--dest", tmp_path / "out", "--mkdir")
 
     assert run.returncode == 0, run
     assert ANSI_ESCAPE not in run.stdout
@@ -383,6 +268,8 @@ async def test_usage_errors_exit_2_with_a_message_and_no_request(
     backup = str(cli_sim.latest_completed(cli_sim.environment_ids[0]).id)
     dest = tmp_path / "out"
     malformed_key = "sk-live-Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5"
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
     cases: dict[str, tuple[tuple[str | Path, ...], dict[str, str]]] = {
         "no subcommand": ((), {}),
         "bad ENV_ID": (("list", "../../etc/passwd"), {}),
@@ -399,6 +286,8 @@ async def test_usage_errors_exit_2_with_a_message_and_no_request(
             {},
         ),
         "download without --dest": (("download", backup), {}),
+        "pull into a missing --dest": (("pull", env, "--dest", dest), {}),
+        "download into a file": (("download", backup, "--dest", a_file, "--mkdir"), {}),
     }
 
     runs = await asyncio.gather(*(cli(*args, **env_vars) for args, env_vars in cases.values()))
@@ -412,6 +301,10 @@ async def test_usage_errors_exit_2_with_a_message_and_no_request(
     assert "concurrency" in by_name["concurrency 0"].stderr
     assert "malformed API key" in by_name["malformed key"].stderr
     assert "http" in by_name["http to another host"].stderr
+    assert (
+        "does not exist: create it, or give --mkdir" in by_name["pull into a missing --dest"].stderr
+    )
+    assert "is not a folder" in by_name["download into a file"].stderr
     assert len(cli_sim.requests) == 0
     assert not dest.exists()
 
@@ -426,7 +319,7 @@ async def test_neither_the_key_nor_presigned_signatures_appear_in_debug_logs(
     wrong_key = "oec_live_ro_" + "W" * 24 + "notthekey"
 
     pulled, listed, refused = await asyncio.gather(
-        cli("-vv", "pull", env, "--dest", tmp_path / "out"),
+        cli("-vv", "pull", env, "--dest", tmp_path / "out", "--mkdir"),
         cli("-vv", "list", env, "--json"),
         cli("-vv", "list", env, OEC_API_KEY=wrong_key),
     )
@@ -440,7 +333,7 @@ async def test_neither_the_key_nor_presigned_signatures_appear_in_debug_logs(
     assert signatures
     for signature in signatures:
         assert signature not in pulled.stdout + pulled.stderr
-    assert refused.returncode == 1, refused
+    assert refused.returncode == 3, refused  # the key was refused
     (line,) = refused.error_lines()
     assert "401" in line
     assert "W" * 24 not in refused.stdout + refused.stderr
@@ -464,55 +357,80 @@ async def test_demo_pulls_simulated_environments_and_prints_the_summary(tmp_path
         assert_no_traceback(run)
     assert any(has_summary_header(line) for line in plain.stdout.splitlines()), plain
     assert ANSI_ESCAPE not in plain.stdout
-    results = as_json.json()
-    assert [r["ok"] for r in results] == [True, True, False]
-    assert results[-1]["error"]["type"] == "IntegrityError"
+    results = as_json.results()
+    assert sorted(r["status"] for r in results) == ["failed", "no_backup", "ok", "ok"]
+    [failed] = [r for r in results if r["status"] == "failed"]
+    assert failed["error"]["type"] == "IntegrityError"
+    assert as_json.json()["summary"]["exit_status"] == 0
 
 
-async def test_simulate_prints_settings_serves_the_cli_and_stops_cleanly_on_sigterm(
-    tmp_path: Path,
-) -> None:
-    sim_tmp = tmp_path / "sim-tmp"
-    sim_tmp.mkdir()
-    process = await asyncio.create_subprocess_exec(
+async def start_simulate(sim_tmp: Path, *args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "oec_async",
         "simulate",
-        "--port",
-        "0",
-        "--environments",
-        "2",
-        "--dump-size",
-        "4096",
+        *args,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=child_env(sim_tmp),
     )
+
+
+async def read_until_ready(process: asyncio.subprocess.Process) -> list[str]:
+    assert process.stdout is not None
+    lines: list[str] = []
+    while not lines or lines[-1] != "# ready":
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        assert line, "simulate exited before it was ready"
+        lines.append(line.rstrip("\n"))
+    return lines
+
+
+async def test_simulate_prints_export_lines_serves_the_cli_and_stops_cleanly_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    sim_tmp = tmp_path / "sim-tmp"
+    sim_tmp.mkdir()
+    process = await start_simulate(
+        sim_tmp, "--port", "0", "--environments", "2", "--dump-size", "4KiB", "--fresh"
+    )
     try:
-        assert process.stdout is not None
-        settings: dict[str, str] = {}
-        environments: list[str] = []
-        while len(environments) < 2:
-            line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
-            assert line, "simulate exited before printing its settings"
-            if line.startswith("environment "):
-                environments.append(line.split()[1])
-            else:
-                name, _, value = line.strip().partition("=")
-                settings[name] = value
+        lines = await read_until_ready(process)
+        exports = [line for line in lines if line.startswith("export ")]
+        settings = dict(line.removeprefix("export ").split("=", 1) for line in exports)
         assert set(settings) == {"OEC_BASE_URL", "OEC_API_KEY"}
         assert settings["OEC_BASE_URL"].startswith("http://127.0.0.1:")
+        assert all(line.startswith(("export ", "# ")) for line in lines)  # sourceable
+        environments = [line.split()[2] for line in lines if line.startswith("# environment ")]
+        assert len(environments) == 2
+        sourced = await asyncio.create_subprocess_exec(
+            "sh",
+            "-c",
+            'eval "$LINES"; echo "$OEC_BASE_URL"',
+            stdout=asyncio.subprocess.PIPE,
+            env={"LINES": "\n".join(lines), "PATH": "/usr/bin:/bin"},
+        )
+        assert (await sourced.communicate())[0].decode().strip() == settings["OEC_BASE_URL"]
 
-        listed, pulled = await asyncio.gather(
+        listed, pulled, fresh = await asyncio.gather(
             run_cli("list", environments[0], env=child_env(tmp_path, **settings)),
             run_cli(
                 "pull",
-                *environments,
+                "--all",
                 "--dest",
                 tmp_path / "out",
+                "--mkdir",
                 "--json",
+                env=child_env(tmp_path, **settings),
+            ),
+            run_cli(
+                "list",
+                environments[1],
+                "--json",
+                "--limit",
+                "1",
                 env=child_env(tmp_path, **settings),
             ),
         )
@@ -520,7 +438,9 @@ async def test_simulate_prints_settings_serves_the_cli_and_stops_cleanly_on_sigt
         assert listed.returncode == 0, listed
         assert "completed" in listed.stdout
         assert pulled.returncode == 0, pulled
-        assert all(r["ok"] for r in pulled.json())
+        assert sorted(r["environment_id"] for r in pulled.results()) == sorted(environments)
+        [newest] = fresh.results()  # --fresh: a backup of an hour ago
+        assert newest["created_at"] > "2026-06"
         assert any(sim_tmp.iterdir())  # the simulator's generated files
 
         process.send_signal(signal.SIGTERM)
@@ -534,3 +454,21 @@ async def test_simulate_prints_settings_serves_the_cli_and_stops_cleanly_on_sigt
     assert "simulator stopped" in stderr.decode()
     assert "Traceback" not in stderr.decode()
     assert list(sim_tmp.iterdir()) == []  # its temp folder is gone
+
+
+async def test_simulate_on_a_busy_port_says_so_and_leaves_no_temp_folder(tmp_path: Path) -> None:
+    sim_tmp = tmp_path / "sim-tmp"
+    sim_tmp.mkdir()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        process = await start_simulate(sim_tmp, "--port", str(port), "--environments", "1")
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
+
+    assert process.returncode == 2, stderr.decode()
+    assert stdout == b""
+    assert f"--port {port}: cannot listen" in stderr.decode()
+    assert "in use" in stderr.decode()
+    assert "Traceback" not in stderr.decode()
+    assert list(sim_tmp.iterdir()) == []  # the generated files went with it
