@@ -130,11 +130,14 @@ class OECClient:
         requests_per_minute: this client's read budget per ``rate_limit_period`` (100,
             under the platform's 120 reads a minute); None turns read pacing off. Several
             processes sharing one key share its budget: with N shards, give each
-            ``requests_per_minute // N``. ``X-RateLimit-Limit`` answers can only lower it.
+            ``requests_per_minute // N`` and ``budget_share=1/N``. ``X-RateLimit-Limit``
+            answers can only lower it.
         writes_per_minute: the write budget (``create_backup``), 15 under the platform's
             20; None turns write pacing off.
         rate_limit_period: the length of the platform's rate-limit window in seconds (a
             calendar minute); tests and odd deployments change it.
+        budget_share: this client's share of the key's budget (``1/N`` when N processes
+            share one key): applied to the limit an ``X-RateLimit-Limit`` answer tells.
         max_connections: connections open at once, API and storage each.
         max_connections_per_host: storage connections per host.
         session: an ``aiohttp.ClientSession`` for API calls, made in the loop the client is
@@ -166,6 +169,7 @@ class OECClient:
         requests_per_minute: int | None = 100,
         writes_per_minute: int | None = 15,
         rate_limit_period: float = 60.0,
+        budget_share: float = 1.0,
         max_connections: int = 16,
         max_connections_per_host: int = 8,
         session: aiohttp.ClientSession | None = None,
@@ -185,6 +189,14 @@ class OECClient:
             writes_per_minute, "writes_per_minute", minimum=1, allow_none=True
         )
         rate_limit_period = check_seconds(rate_limit_period, "rate_limit_period")
+        if (
+            isinstance(budget_share, bool)
+            or not isinstance(budget_share, int | float)
+            or not 0 < budget_share <= 1
+        ):
+            raise ConfigurationError(
+                f"budget_share must be a number in (0, 1], got {budget_share!r}"
+            )
         self.max_connections: int = check_count(max_connections, "max_connections", minimum=1)
         self.max_connections_per_host: int = check_count(
             max_connections_per_host, "max_connections_per_host", minimum=1
@@ -205,7 +217,9 @@ class OECClient:
         self._storage_session = LoopBoundSession(self._make_storage_session)
         self._closed = False
         self.retry_policy = RetryPolicy(max_retries=max_retries, max_wait=max_retry_wait)
-        self.pacer = Pacer(requests_per_minute, writes_per_minute, rate_limit_period)
+        self.pacer = Pacer(
+            requests_per_minute, writes_per_minute, rate_limit_period, share=float(budget_share)
+        )
         self._transport = APITransport(
             base_url=self.base_url,
             api_key=self._api_key,

@@ -54,10 +54,14 @@ class RateLimiter:
     waiting callers belongs to the running loop and is remade in the next one.
     """
 
-    def __init__(self, limit: int, period: float = 60.0) -> None:
+    def __init__(self, limit: int, period: float = 60.0, *, share: float = 1.0) -> None:
         if limit < 1:
             raise ValueError("limit must be at least 1")
+        if not 0 < share <= 1:
+            raise ValueError("share must be in (0, 1]")
         self.configured = limit
+        #: This client's share of the key's budget (1/N when N processes share the key).
+        self.share = share
         self.limit = limit
         self.period = period
         self._starts: collections.deque[float] = collections.deque()
@@ -92,19 +96,23 @@ class RateLimiter:
 
     def learn_limit(self, server_limit: int) -> None:
         """The server told the key's real limit (``X-RateLimit-Limit``): pace a sixth
-        below it when that is under the configured budget, never above the configured one
-        (an older API counting an ``rw`` key's reads against its 20 writes says 20)."""
+        below this client's share of it when that is under the configured budget, never
+        above the configured one (an older API counting an ``rw`` key's reads against its
+        20 writes says 20; N shards sharing the key each take a Nth of what it says)."""
         if server_limit >= 1:
-            self.limit = min(self.configured, within_limit(server_limit))
+            shared = max(1, math.floor(within_limit(server_limit) * self.share))
+            self.limit = min(self.configured, shared)
 
 
 class Pacer:
     """The client's two budgets, reads and writes; ``None`` turns one's pacing off."""
 
-    def __init__(self, reads: int | None, writes: int | None, period: float = 60.0) -> None:
+    def __init__(
+        self, reads: int | None, writes: int | None, period: float = 60.0, *, share: float = 1.0
+    ) -> None:
         self.period = period
-        self.reads = RateLimiter(reads, period) if reads is not None else None
-        self.writes = RateLimiter(writes, period) if writes is not None else None
+        self.reads = RateLimiter(reads, period, share=share) if reads is not None else None
+        self.writes = RateLimiter(writes, period, share=share) if writes is not None else None
 
     def __repr__(self) -> str:
         return f"Pacer(reads={self.reads!r}, writes={self.writes!r})"

@@ -87,6 +87,7 @@ def make_client(args: argparse.Namespace) -> OECClient:
         requests_per_minute=pace(args.requests_per_minute, DEFAULT_READS_PER_MINUTE, shards),
         writes_per_minute=pace(args.writes_per_minute, DEFAULT_WRITES_PER_MINUTE, shards),
         rate_limit_period=args.rate_window,
+        budget_share=1 / shards,
         max_connections=args.max_connections,
         max_connections_per_host=args.max_connections_per_host,
     )

@@ -89,6 +89,17 @@ def test_learnt_limit_lowers_the_pace_and_never_raises_it_past_the_configured_on
     assert limiter.limit == 100
 
 
+def test_a_shard_takes_its_share_of_the_limit_the_server_tells() -> None:
+    """Four processes share one key: a server saying 60 a window leaves each a quarter of
+    what the client keeps under 60 (50), not the whole of it."""
+    limiter = RateLimiter(25, 60.0, share=1 / 4)
+
+    limiter.learn_limit(60)
+    assert limiter.limit == 12
+    limiter.learn_limit(600)
+    assert limiter.limit == 25  # never above what the shard was configured with
+
+
 async def test_a_lowered_limit_holds_callers_already_in_the_window() -> None:
     limiter = RateLimiter(10, 0.3)
     for _ in range(6):
