@@ -45,13 +45,16 @@ from oec_async.download._partial import ObjectIdentity, PartialFile, SegmentStat
 from oec_async.download._receive import Batcher, Meter
 from oec_async.download._request import Requester
 from oec_async.download._signals import RangesIgnored, Restart, Transient
+from oec_async.download._takeover import BufferPool, TakenBody, takeover_length
 from oec_async.download._writer import (
     Chunk,
+    DirectWrites,
     Hashes,
     WriteBehind,
     after_threads,
     hash_range,
     no_space_error,
+    when_done,
     write_at,
 )
 from oec_async.download.options import SegmentPolicy
@@ -194,6 +197,7 @@ class SegmentedFetch:
         self._active = 0
         self._fd = -1
         self._behind: WriteBehind | None = None
+        self._direct = DirectWrites(None)
         self._group: asyncio.TaskGroup | None = None
 
     # -- bookkeeping -------------------------------------------------------------------
@@ -235,6 +239,11 @@ class SegmentedFetch:
         self._fd = self.partial.open()
         self._behind = WriteBehind(self._fd)
         try:
+            self._direct = DirectWrites(self.partial.open_direct(self._fd))
+        except BaseException:
+            os.close(self._fd)
+            raise
+        try:
             preallocation = asyncio.get_running_loop().run_in_executor(None, self._preallocate)
             await asyncio.shield(self._track(preallocation))  # shielded: stays tracked
             async with asyncio.TaskGroup() as group:
@@ -270,6 +279,7 @@ class SegmentedFetch:
 
     def _close(self) -> None:
         self._hash_lane.shutdown(wait=False)
+        self._direct.close()
         os.close(self._fd)
 
     def _spawn(self, segment: Segment | None, response: aiohttp.ClientResponse | None) -> None:
@@ -393,7 +403,7 @@ class SegmentedFetch:
         async def once() -> None:
             given, first[0] = first[0], None
             if given is not None:
-                await self._read(segment, given)
+                await self._read(segment, given, first=True)
             else:
                 await self._request(segment)
 
@@ -414,8 +424,47 @@ class SegmentedFetch:
                 raise RangesIgnored
             await self._read(segment, resp)
 
-    async def _read(self, segment: Segment, resp: aiohttp.ClientResponse) -> None:
+    async def _read(
+        self, segment: Segment, resp: aiohttp.ClientResponse, *, first: bool = False
+    ) -> None:
+        """Receive one response into ``segment`` up to its (possibly shrinking) end. The
+        first response (the whole object, its connection never reused) takes the fast
+        path when it can; a range keeps aiohttp's path, whose connection is kept alive
+        for the next range."""
         lane = _WorkerLane(self, segment)
+        if first and takeover_length(resp, self.buffer_size) is not None:
+            await self._read_taken(segment, resp, lane)
+        else:
+            await self._read_chunks(segment, resp, lane)
+        if not segment.complete:
+            raise Transient(f"body ended at byte {segment.pos}")
+
+    def _got(self, segment: Segment, amount: int) -> None:
+        self.meter.got(amount)
+        self._received += amount
+        segment.claimed += amount
+
+    async def _read_taken(
+        self, segment: Segment, resp: aiohttp.ClientResponse, lane: _WorkerLane
+    ) -> None:
+        body = TakenBody(
+            resp,
+            start=segment.claimed,
+            end=lambda: segment.end,
+            pool=BufferPool(_WorkerLane.MAX_DEPTH + 2, self.buffer_size),
+            idle_timeout=self.requester.settings.idle_timeout,
+            on_received=lambda amount: self._got(segment, amount),
+        )
+        try:
+            await body.hand_over(lane.submit)
+        finally:
+            await asyncio.shield(lane.settle())
+            body.close()
+            segment.claimed = segment.pos
+
+    async def _read_chunks(
+        self, segment: Segment, resp: aiohttp.ClientResponse, lane: _WorkerLane
+    ) -> None:
         batcher = Batcher(self.buffer_size)
         try:
             async for chunk in resp.content.iter_any():
@@ -438,8 +487,6 @@ class SegmentedFetch:
                 await asyncio.shield(lane.submit(batch))
             await asyncio.shield(lane.settle())
             segment.claimed = segment.pos
-        if not segment.complete:
-            raise Transient(f"body ended at byte {segment.pos}")
 
     # -- the threads -----------------------------------------------------------------------
 
@@ -465,11 +512,20 @@ class SegmentedFetch:
         self._hash_jobs.append(job)
         return job
 
-    def write(self, chunks: list[Chunk], offset: int) -> asyncio.Future[None]:
+    def write(self, chunks: list[Chunk], offset: int, aligned: bool) -> asyncio.Future[None]:
         job = asyncio.get_running_loop().run_in_executor(
-            None, write_at, self._fd, chunks, offset, self.artifact
+            None, self._write_job, chunks, offset, aligned
         )
         return self._track(job)
+
+    def _write_job(self, chunks: list[Chunk], offset: int, aligned: bool) -> None:
+        """(In a worker thread.) Directly where the buffer allows it, else as usual."""
+        try:
+            if self._direct.write(chunks, offset, aligned=aligned):
+                return
+        except OSError as exc:
+            raise no_space_error(exc, self.artifact) from None
+        write_at(self._fd, chunks, offset, self.artifact)
 
     def _track(self, job: asyncio.Future[None]) -> asyncio.Future[None]:
         """Every job that uses the descriptor is known, so that it is closed after them."""
@@ -489,6 +545,8 @@ class _WorkerLane:
     (keeping the hash thread busy is what sets the speed), two each once split (memory
     stays bounded whatever the number of connections)."""
 
+    MAX_DEPTH = 4
+
     def __init__(self, fetch: SegmentedFetch, segment: Segment) -> None:
         self.fetch = fetch
         self.segment = segment
@@ -497,15 +555,26 @@ class _WorkerLane:
             tuple[asyncio.Future[None], asyncio.Future[None] | None, int]
         ] = collections.deque()
 
-    async def submit(self, chunks: list[Chunk]) -> None:
-        depth = 4 if self.fetch.connections_active <= 1 else 2
+    async def submit(
+        self,
+        chunks: list[Chunk],
+        *,
+        released: Callable[[], None] | None = None,
+        aligned: bool = False,
+    ) -> None:
+        """Write ``chunks`` next in this range (and hash them, at the frontier);
+        ``released`` is called once no thread uses them any more; ``aligned`` as for
+        :meth:`~._writer.StreamWriter.write`."""
+        depth = self.MAX_DEPTH if self.fetch.connections_active <= 1 else 2
         while len(self._inflight) >= depth:
             await self._retire()
         size = sum(len(c) for c in chunks)
         offset, self.next_offset = self.next_offset, self.next_offset + size
-        written = self.fetch.write(chunks, offset)
+        written = self.fetch.write(chunks, offset, aligned)
         hashed = self.fetch.queue_hash(offset, chunks)
         self._inflight.append((written, hashed, size))
+        if released is not None:
+            when_done([written] if hashed is None else [written, hashed], released)
 
     async def _retire(self) -> None:
         written, hashed, size = self._inflight[0]

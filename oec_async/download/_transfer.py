@@ -359,12 +359,14 @@ class ArtifactTransfer:
 
     async def _stream_body(self, resp: aiohttp.ClientResponse) -> None:
         hashes = await self._hashes_of_whole()
+        fd = self.partial.open(truncate=self._offset == 0)
+        try:
+            direct = self.partial.open_direct(fd)
+        except BaseException:
+            os.close(fd)
+            raise
         writer = StreamWriter(
-            self.partial.open(truncate=self._offset == 0),
-            hashes,
-            self._offset,
-            self.artifact,
-            on_confirmed=self._stored,
+            fd, hashes, self._offset, self.artifact, on_confirmed=self._stored, direct=direct
         )
         total = self._total
         try:
@@ -375,6 +377,7 @@ class ArtifactTransfer:
                 limit=total if total is not None else self.rules.max_size,
                 known_total=total is not None,
                 meter=self.meter,
+                idle_timeout=self.shared.settings.idle_timeout,
             )
         finally:
             await writer.close()
