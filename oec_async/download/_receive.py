@@ -77,7 +77,7 @@ async def stream_body(
     length = takeover_length(resp, buffer_size)
     start = writer.confirmed
     if length is not None and (limit is None or start + length <= limit):
-        pool = BufferPool(writer.max_inflight + 2, buffer_size)
+        pool = BufferPool(writer.max_inflight + 1, buffer_size)
         body = TakenBody(
             resp,
             start=start,

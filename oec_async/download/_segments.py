@@ -64,6 +64,10 @@ __all__ = ["Segment", "SegmentOutcome", "SegmentedFetch", "take_piece"]
 logger = logging.getLogger("oec_async.download")
 
 _ALIGN = 64 * 1024
+#: What the ranges of one file may hold in memory, all connections together: about five
+#: chunks each (aiohttp's buffer of two, one being gathered, two in the worker threads).
+_RANGE_MEMORY = 8 * 1024 * 1024
+_MIN_CHUNK = 64 * 1024
 _HASH_BLOCK = 32 * 1024 * 1024
 _SIDECAR_INTERVAL = 0.5
 _TICK = 0.25
@@ -339,6 +343,13 @@ class SegmentedFetch:
             await asyncio.sleep(_TICK)
 
     @property
+    def _chunk(self) -> int:
+        """Bytes per read and per write of a range: the buffer size, less when many
+        connections share the memory of one file (it stays flat whatever ``segments``)."""
+        per_connection = _RANGE_MEMORY // (5 * max(1, self.policy.connections))
+        return max(_MIN_CHUNK, min(self.buffer_size, per_connection))
+
+    @property
     def _piece(self) -> int:
         return 2 * self.policy.min_size
 
@@ -417,7 +428,8 @@ class SegmentedFetch:
 
     async def _request(self, segment: Segment) -> None:
         ask = Ask(start=segment.pos, end=segment.end, identity=self.identity)
-        async with self.requester.open(ask) as (resp, body):
+        opened = self.requester.open(ask, own_budget=True, read_bufsize=self._chunk)
+        async with opened as (resp, body):
             if body.whole:
                 if body.changed:
                     raise Restart("the object changed during a segmented download")
@@ -451,7 +463,7 @@ class SegmentedFetch:
             resp,
             start=segment.claimed,
             end=lambda: segment.end,
-            pool=BufferPool(_WorkerLane.MAX_DEPTH + 2, self.buffer_size),
+            pool=BufferPool(_WorkerLane.MAX_DEPTH + 1, self.buffer_size),
             idle_timeout=self.requester.settings.idle_timeout,
             on_received=lambda amount: self._got(segment, amount),
         )
@@ -465,7 +477,7 @@ class SegmentedFetch:
     async def _read_chunks(
         self, segment: Segment, resp: aiohttp.ClientResponse, lane: _WorkerLane
     ) -> None:
-        batcher = Batcher(self.buffer_size)
+        batcher = Batcher(self._chunk)
         try:
             async for chunk in resp.content.iter_any():
                 self.meter.got(len(chunk))

@@ -37,7 +37,7 @@ __all__ = [
     "write_at",
 ]
 
-_READ_BLOCK = 4 * 1024 * 1024
+_READ_BLOCK = 1024 * 1024
 Chunk = bytes | bytearray | memoryview
 
 
@@ -124,14 +124,17 @@ class DirectWrites:
 
 
 def hash_range(fd: int, start: int, end: int, hashes: Hashes) -> None:
-    """Feed bytes ``start..end`` of an open file to ``hashes``."""
+    """Feed bytes ``start..end`` of an open file to ``hashes`` (through one reused
+    buffer: memory stays flat however much is read back)."""
+    buffer = memoryview(bytearray(min(_READ_BLOCK, max(end - start, 1))))
     position = start
     while position < end:
-        block = os.pread(fd, min(_READ_BLOCK, end - position), position)
-        if not block:
+        view = buffer[: min(len(buffer), end - position)]
+        got = os.preadv(fd, [view], position)
+        if not got:
             raise OSError("the file is shorter than expected")
-        hashes.update(block)
-        position += len(block)
+        hashes.update(view[:got])
+        position += got
 
 
 def when_done(futures: Sequence[asyncio.Future[Any]], released: Callable[[], None]) -> None:
