@@ -1,9 +1,11 @@
-"""Step 3, receiving: a response body gathered into buffers for the writer threads.
+"""Step 3, receiving: a response body into buffers for the writer threads.
 
-The event loop only receives; the buffers it gathers go to worker threads that write and
-hash them (:mod:`._writer`). :class:`Batcher` is the one way buffers are gathered, for a
-whole-file stream (:func:`stream_body`) and for each range of a segmented file alike;
-:class:`Meter` counts what arrives and reports it.
+The event loop only receives; the buffers go to worker threads that write and hash them
+(:mod:`._writer`). A large body framed by its length is received straight into a pool of
+preallocated buffers (:mod:`._takeover`); any other body is read through aiohttp's stream
+reader, its chunks gathered by :class:`Batcher` (the one way chunks are gathered, for a
+whole-file stream and for each range of a segmented file alike). :class:`Meter` counts
+what arrives and reports it.
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ async def stream_body(
             pool=pool,
             idle_timeout=idle_timeout,
             on_received=meter.got,
+            artifact=writer.artifact,
         )
         try:
             await body.hand_over(writer.write)

@@ -466,6 +466,7 @@ class SegmentedFetch:
             pool=BufferPool(_WorkerLane.MAX_DEPTH + 1, self.buffer_size),
             idle_timeout=self.requester.settings.idle_timeout,
             on_received=lambda amount: self._got(segment, amount),
+            artifact=self.artifact,
         )
         try:
             await body.hand_over(lane.submit)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
+import logging
 import mmap
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -41,6 +42,8 @@ import aiohttp
 from oec_async.download._writer import Chunk
 
 __all__ = ["BufferPool", "Submit", "TakenBody", "takeover_length"]
+
+logger = logging.getLogger("oec_async.download")
 
 #: A body takes the fast path when it is at least this many buffers long.
 MIN_BUFFERS = 4
@@ -142,6 +145,7 @@ class TakenBody:
         pool: the buffers to receive into.
         idle_timeout: seconds without a byte that make a stall.
         on_received: told each time bytes arrive (before they reach the worker threads).
+        artifact: named in the log.
     """
 
     def __init__(
@@ -153,6 +157,7 @@ class TakenBody:
         pool: BufferPool,
         idle_timeout: float,
         on_received: Callable[[int], None] | None = None,
+        artifact: str = "",
     ) -> None:
         connection = resp.connection
         if connection is None or connection.transport is None:
@@ -185,6 +190,13 @@ class TakenBody:
         if self.position >= end():
             self._finished = True
             return
+        logger.debug(
+            "%s: bytes %d-%d straight into our buffers%s",
+            artifact,
+            start,
+            end() - 1,
+            " (TLS)" if self._transport.get_extra_info("ssl_object") is not None else "",
+        )
         self._transport.set_protocol(_Receiver(self))
         if not self._transport.is_reading():
             self._transport.resume_reading()
@@ -303,10 +315,11 @@ class TakenBody:
 
     def _ended(self, exc: BaseException | None) -> None:
         if not self._finished:
-            reason = f": {exc}" if exc else ""
+            reason = f" ({type(exc).__name__}: {exc})" if exc else ""
             self._stop(
                 aiohttp.ClientPayloadError(
-                    f"the connection closed at byte {self.position}, before the body's end{reason}"
+                    f"the connection closed at byte {self.position}, before the end of "
+                    f"the body at byte {self._end()}{reason}"
                 )
             )
 

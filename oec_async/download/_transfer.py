@@ -12,9 +12,10 @@
    the answer is judged by a pure function (:mod:`._judge`). Without a validator (no ETag,
    no Last-Modified) a file is continued only when a checksum will verify it whole;
    otherwise it starts from zero. Stale bytes are never mixed with new ones.
-3. **Receive** (:mod:`._receive`, :mod:`._segments`). The event loop receives; worker
-   threads write and hash each buffer in order. A large file from storage that honours
-   ranges goes over several connections. Drops, stalls, expired URLs and 5xx go back to
+3. **Receive** (:mod:`._receive`, :mod:`._segments`). The event loop receives (a large
+   body straight into preallocated buffers, :mod:`._takeover`); worker threads write and
+   hash each buffer in order. A large file from storage that honours ranges goes over
+   several connections when one is slow. Drops, stalls, expired URLs and 5xx go back to
    step 2 through one retry engine (:mod:`._attempts`).
 4. **Verify** (:mod:`._verify`). Size and checksum against the manifest. A mismatch of
    bytes fetched by this call throws them away and fetches once more from zero; a second

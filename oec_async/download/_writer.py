@@ -1,8 +1,9 @@
 """Bytes to disk and into the running hash, off the event loop, in parallel.
 
 The event loop only receives: for every buffer it gathers, one worker thread writes it
-(``pwritev`` of the received chunks, no joining copy) while another feeds it to the hash,
-in order. Up to ``max_inflight`` buffers are in flight, so memory stays bounded
+(``pwritev`` of the received chunks, no joining copy; a buffer of the fast receive path
+directly, with ``O_DIRECT``, see :class:`DirectWrites`) while another feeds it to the
+hash, in order. Up to ``max_inflight`` buffers are in flight, so memory stays bounded
 (``buffer_size * max_inflight`` per stream) while the three jobs overlap: on a two-core
 machine receiving, hashing and writing a GiB take about as long as the slowest of them.
 hashlib and os.pwritev release the GIL on large buffers, which is what makes this pay.
