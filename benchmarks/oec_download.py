@@ -12,13 +12,13 @@ client made) and its own peak RSS (``VmHWM-KiB``).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import ssl
 import sys
 import time
 from typing import Any
 
 from oec_async import OECClient
+from oec_async._speed import run
 from oec_async.download import DownloadOptions
 
 
@@ -60,7 +60,8 @@ def main() -> int:
     parser.add_argument("--segment-probe", type=float)
     parser.add_argument("--max-connections-per-host", type=int)
     parser.add_argument("--cafile")
-    code = asyncio.run(_main(parser.parse_args()))
+    # As a user's script would run it: on uvloop when the speed extra is installed.
+    code = run(_main(parser.parse_args()))
     _report_peak_rss()
     return code
 

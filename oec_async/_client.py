@@ -139,7 +139,9 @@ class OECClient:
         budget_share: this client's share of the key's budget (``1/N`` when N processes
             share one key): applied to the limit an ``X-RateLimit-Limit`` answer tells.
         max_connections: connections open at once, API and storage each.
-        max_connections_per_host: storage connections per host.
+        max_connections_per_host: storage requests in flight per host; the ranges of a
+            file fetched in segments are its own (``segments``), within
+            ``max_connections``.
         session: an ``aiohttp.ClientSession`` for API calls, made in the loop the client is
             used in; never closed by the client. Storage downloads always use a session
             of the client's own, without cookies or default headers, so nothing a caller
@@ -280,11 +282,9 @@ class OECClient:
 
     def _make_storage_session(self) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(
-                limit=self.max_connections,
-                limit_per_host=self.max_connections_per_host,
-                ssl=self.ssl,
-            ),
+            # The per-host bound is the downloader's (StorageSettings): a segmented
+            # file's ranges are its own connections, bounded by ``segments``.
+            connector=aiohttp.TCPConnector(limit=self.max_connections, ssl=self.ssl),
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,  # bytes on disk must be the bytes the manifest hashed
             headers={"User-Agent": self.user_agent},
@@ -311,7 +311,10 @@ class OECClient:
         """Timeouts and TLS of storage downloads (part of the downloader's
         :class:`~oec_async.download.BackupSource` interface)."""
         return StorageSettings(
-            idle_timeout=self.timeout, connect_timeout=self.connect_timeout, ssl=self.ssl
+            idle_timeout=self.timeout,
+            connect_timeout=self.connect_timeout,
+            ssl=self.ssl,
+            connections_per_host=self.max_connections_per_host,
         )
 
     def storage_headers(self, url: str) -> Mapping[str, str]:

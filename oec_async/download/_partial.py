@@ -17,6 +17,7 @@ writes, or a ``.part`` that is not a regular file, is discarded and the file res
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from collections.abc import Mapping
@@ -184,6 +185,25 @@ class PartialFile:
     def open(self, *, truncate: bool = False) -> int:
         """The ``.part`` opened for reading and writing (created ``0600`` if missing)."""
         return self.folder.open_working_file(self.part, os.O_RDWR | (os.O_TRUNC if truncate else 0))
+
+    def open_direct(self, opened: int) -> int | None:
+        """The ``.part`` already open as ``opened``, opened a second time for direct
+        writes (``O_DIRECT``: no copy into the page cache); None where the platform or
+        the file system offers none, or if the name no longer is that file."""
+        flag = getattr(os, "O_DIRECT", 0)
+        if not flag:
+            return None
+        try:
+            fd = self.folder.open_file(self.part, os.O_WRONLY | flag)
+        except OSError as exc:
+            if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
+                return None  # tmpfs and some others refuse O_DIRECT
+            raise
+        mine, other = os.fstat(opened), os.fstat(fd)
+        if (mine.st_dev, mine.st_ino) != (other.st_dev, other.st_ino):
+            os.close(fd)
+            return None
+        return fd
 
     def truncate(self, length: int) -> None:
         """Cut the ``.part`` to ``length`` bytes."""

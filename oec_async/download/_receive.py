@@ -1,9 +1,11 @@
-"""Step 3, receiving: a response body gathered into buffers for the writer threads.
+"""Step 3, receiving: a response body into buffers for the writer threads.
 
-The event loop only receives; the buffers it gathers go to worker threads that write and
-hash them (:mod:`._writer`). :class:`Batcher` is the one way buffers are gathered, for a
-whole-file stream (:func:`stream_body`) and for each range of a segmented file alike;
-:class:`Meter` counts what arrives and reports it.
+The event loop only receives; the buffers go to worker threads that write and hash them
+(:mod:`._writer`). A large body framed by its length is received straight into a pool of
+preallocated buffers (:mod:`._takeover`); any other body is read through aiohttp's stream
+reader, its chunks gathered by :class:`Batcher` (the one way chunks are gathered, for a
+whole-file stream and for each range of a segmented file alike). :class:`Meter` counts
+what arrives and reports it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable
 import aiohttp
 
 from oec_async.download._signals import Mismatch, Restart, Transient
+from oec_async.download._takeover import BufferPool, TakenBody, takeover_length
 from oec_async.download._writer import Chunk, StreamWriter
 
 __all__ = ["Batcher", "Meter", "stream_body"]
@@ -64,13 +67,46 @@ async def stream_body(
     limit: int | None,
     known_total: bool,
     meter: Meter,
+    idle_timeout: float,
 ) -> None:
     """Write a body to ``writer`` until it ends; bytes received before a failure are
     written too (a resume starts where they stop).
 
     ``limit`` is the byte offset the body may not go past (the object's size, or the
-    largest file accepted when the size is unknown).
+    largest file accepted when the size is unknown). A large body framed by its length
+    takes the fast path (:mod:`._takeover`); any other, aiohttp's.
     """
+    length = takeover_length(resp, buffer_size)
+    start = writer.confirmed
+    if length is not None and (limit is None or start + length <= limit):
+        pool = BufferPool(writer.max_inflight + 1, buffer_size)
+        body = TakenBody(
+            resp,
+            start=start,
+            end=lambda: start + length,
+            pool=pool,
+            idle_timeout=idle_timeout,
+            on_received=meter.got,
+            artifact=writer.artifact,
+        )
+        try:
+            await body.hand_over(writer.write)
+            await writer.drain()
+        finally:
+            body.close()
+        return
+    await _stream_chunks(resp, writer, buffer_size, limit, known_total, meter)
+
+
+async def _stream_chunks(
+    resp: aiohttp.ClientResponse,
+    writer: StreamWriter,
+    buffer_size: int,
+    limit: int | None,
+    known_total: bool,
+    meter: Meter,
+) -> None:
+    """aiohttp's path: the body's chunks as its stream reader hands them out."""
     batcher = Batcher(buffer_size)
     received = writer.confirmed
     try:

@@ -18,6 +18,7 @@ import aiohttp
 
 from oec_async._redact import redact_url
 from oec_async._status import error_for_status
+from oec_async.download._hosts import host_slot
 from oec_async.download._judge import Ask, Body, Fail, Refresh, Restart, Retry, judge_response
 from oec_async.download._signals import Expired, Transient
 from oec_async.download._signals import Restart as RestartSignal
@@ -73,13 +74,29 @@ class Requester:
         return headers
 
     @contextlib.asynccontextmanager
-    async def open(self, ask: Ask) -> AsyncIterator[tuple[aiohttp.ClientResponse, Body]]:
+    async def open(
+        self, ask: Ask, *, own_budget: bool = False, read_bufsize: int | None = None
+    ) -> AsyncIterator[tuple[aiohttp.ClientResponse, Body]]:
         """The response and its judged body; raises the signal of any other decision.
 
-        The response headers must arrive within the idle timeout *in all*: a server that
-        drips one header line at a time resets a read timeout forever, never this one.
+        The request holds one of its host's slots while it is answered, unless it is a
+        range of a segmented file (``own_budget``: the file's own connections, see
+        :mod:`._hosts`). The response headers must arrive within the idle timeout *in
+        all*: a server that drips one header line at a time resets a read timeout
+        forever, never this one.
         """
         url, generation = await self.urls.get(self.artifact)
+        per_host = None if own_budget else self.settings.connections_per_host
+        async with (
+            host_slot(self.session, url, per_host),
+            self._judged(ask, url, generation, read_bufsize) as answer,
+        ):
+            yield answer
+
+    @contextlib.asynccontextmanager
+    async def _judged(
+        self, ask: Ask, url: str, generation: int, read_bufsize: int | None
+    ) -> AsyncIterator[tuple[aiohttp.ClientResponse, Body]]:
         headers = self._headers(url, ask)
         on_api = "Authorization" in headers
         async with asyncio.timeout(self.settings.idle_timeout):
@@ -90,6 +107,7 @@ class Requester:
                 ssl=self.settings.ssl,
                 # The key rides on API-origin requests: never let a redirect carry it away.
                 allow_redirects=not on_api,
+                read_bufsize=read_bufsize,
             )
         try:
             logger.debug(

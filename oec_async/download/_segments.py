@@ -45,13 +45,16 @@ from oec_async.download._partial import ObjectIdentity, PartialFile, SegmentStat
 from oec_async.download._receive import Batcher, Meter
 from oec_async.download._request import Requester
 from oec_async.download._signals import RangesIgnored, Restart, Transient
+from oec_async.download._takeover import BufferPool, TakenBody, takeover_length
 from oec_async.download._writer import (
     Chunk,
+    DirectWrites,
     Hashes,
     WriteBehind,
     after_threads,
     hash_range,
     no_space_error,
+    when_done,
     write_at,
 )
 from oec_async.download.options import SegmentPolicy
@@ -61,6 +64,10 @@ __all__ = ["Segment", "SegmentOutcome", "SegmentedFetch", "take_piece"]
 logger = logging.getLogger("oec_async.download")
 
 _ALIGN = 64 * 1024
+#: What the ranges of one file may hold in memory, all connections together: about five
+#: chunks each (aiohttp's buffer of two, one being gathered, two in the worker threads).
+_RANGE_MEMORY = 8 * 1024 * 1024
+_MIN_CHUNK = 64 * 1024
 _HASH_BLOCK = 32 * 1024 * 1024
 _SIDECAR_INTERVAL = 0.5
 _TICK = 0.25
@@ -194,6 +201,7 @@ class SegmentedFetch:
         self._active = 0
         self._fd = -1
         self._behind: WriteBehind | None = None
+        self._direct = DirectWrites(None)
         self._group: asyncio.TaskGroup | None = None
 
     # -- bookkeeping -------------------------------------------------------------------
@@ -235,6 +243,11 @@ class SegmentedFetch:
         self._fd = self.partial.open()
         self._behind = WriteBehind(self._fd)
         try:
+            self._direct = DirectWrites(self.partial.open_direct(self._fd))
+        except BaseException:
+            os.close(self._fd)
+            raise
+        try:
             preallocation = asyncio.get_running_loop().run_in_executor(None, self._preallocate)
             await asyncio.shield(self._track(preallocation))  # shielded: stays tracked
             async with asyncio.TaskGroup() as group:
@@ -270,6 +283,7 @@ class SegmentedFetch:
 
     def _close(self) -> None:
         self._hash_lane.shutdown(wait=False)
+        self._direct.close()
         os.close(self._fd)
 
     def _spawn(self, segment: Segment | None, response: aiohttp.ClientResponse | None) -> None:
@@ -327,6 +341,13 @@ class SegmentedFetch:
                 self._grow()
                 return
             await asyncio.sleep(_TICK)
+
+    @property
+    def _chunk(self) -> int:
+        """Bytes per read and per write of a range: the buffer size, less when many
+        connections share the memory of one file (it stays flat whatever ``segments``)."""
+        per_connection = _RANGE_MEMORY // (5 * max(1, self.policy.connections))
+        return max(_MIN_CHUNK, min(self.buffer_size, per_connection))
 
     @property
     def _piece(self) -> int:
@@ -393,7 +414,7 @@ class SegmentedFetch:
         async def once() -> None:
             given, first[0] = first[0], None
             if given is not None:
-                await self._read(segment, given)
+                await self._read(segment, given, first=True)
             else:
                 await self._request(segment)
 
@@ -407,16 +428,57 @@ class SegmentedFetch:
 
     async def _request(self, segment: Segment) -> None:
         ask = Ask(start=segment.pos, end=segment.end, identity=self.identity)
-        async with self.requester.open(ask) as (resp, body):
+        opened = self.requester.open(ask, own_budget=True, read_bufsize=self._chunk)
+        async with opened as (resp, body):
             if body.whole:
                 if body.changed:
                     raise Restart("the object changed during a segmented download")
                 raise RangesIgnored
             await self._read(segment, resp)
 
-    async def _read(self, segment: Segment, resp: aiohttp.ClientResponse) -> None:
+    async def _read(
+        self, segment: Segment, resp: aiohttp.ClientResponse, *, first: bool = False
+    ) -> None:
+        """Receive one response into ``segment`` up to its (possibly shrinking) end. The
+        first response (the whole object, its connection never reused) takes the fast
+        path when it can; a range keeps aiohttp's path, whose connection is kept alive
+        for the next range."""
         lane = _WorkerLane(self, segment)
-        batcher = Batcher(self.buffer_size)
+        if first and takeover_length(resp, self.buffer_size) is not None:
+            await self._read_taken(segment, resp, lane)
+        else:
+            await self._read_chunks(segment, resp, lane)
+        if not segment.complete:
+            raise Transient(f"body ended at byte {segment.pos}")
+
+    def _got(self, segment: Segment, amount: int) -> None:
+        self.meter.got(amount)
+        self._received += amount
+        segment.claimed += amount
+
+    async def _read_taken(
+        self, segment: Segment, resp: aiohttp.ClientResponse, lane: _WorkerLane
+    ) -> None:
+        body = TakenBody(
+            resp,
+            start=segment.claimed,
+            end=lambda: segment.end,
+            pool=BufferPool(_WorkerLane.MAX_DEPTH + 1, self.buffer_size),
+            idle_timeout=self.requester.settings.idle_timeout,
+            on_received=lambda amount: self._got(segment, amount),
+            artifact=self.artifact,
+        )
+        try:
+            await body.hand_over(lane.submit)
+        finally:
+            await asyncio.shield(lane.settle())
+            body.close()
+            segment.claimed = segment.pos
+
+    async def _read_chunks(
+        self, segment: Segment, resp: aiohttp.ClientResponse, lane: _WorkerLane
+    ) -> None:
+        batcher = Batcher(self._chunk)
         try:
             async for chunk in resp.content.iter_any():
                 self.meter.got(len(chunk))
@@ -438,8 +500,6 @@ class SegmentedFetch:
                 await asyncio.shield(lane.submit(batch))
             await asyncio.shield(lane.settle())
             segment.claimed = segment.pos
-        if not segment.complete:
-            raise Transient(f"body ended at byte {segment.pos}")
 
     # -- the threads -----------------------------------------------------------------------
 
@@ -465,11 +525,20 @@ class SegmentedFetch:
         self._hash_jobs.append(job)
         return job
 
-    def write(self, chunks: list[Chunk], offset: int) -> asyncio.Future[None]:
+    def write(self, chunks: list[Chunk], offset: int, aligned: bool) -> asyncio.Future[None]:
         job = asyncio.get_running_loop().run_in_executor(
-            None, write_at, self._fd, chunks, offset, self.artifact
+            None, self._write_job, chunks, offset, aligned
         )
         return self._track(job)
+
+    def _write_job(self, chunks: list[Chunk], offset: int, aligned: bool) -> None:
+        """(In a worker thread.) Directly where the buffer allows it, else as usual."""
+        try:
+            if self._direct.write(chunks, offset, aligned=aligned):
+                return
+        except OSError as exc:
+            raise no_space_error(exc, self.artifact) from None
+        write_at(self._fd, chunks, offset, self.artifact)
 
     def _track(self, job: asyncio.Future[None]) -> asyncio.Future[None]:
         """Every job that uses the descriptor is known, so that it is closed after them."""
@@ -489,6 +558,8 @@ class _WorkerLane:
     (keeping the hash thread busy is what sets the speed), two each once split (memory
     stays bounded whatever the number of connections)."""
 
+    MAX_DEPTH = 4
+
     def __init__(self, fetch: SegmentedFetch, segment: Segment) -> None:
         self.fetch = fetch
         self.segment = segment
@@ -497,15 +568,26 @@ class _WorkerLane:
             tuple[asyncio.Future[None], asyncio.Future[None] | None, int]
         ] = collections.deque()
 
-    async def submit(self, chunks: list[Chunk]) -> None:
-        depth = 4 if self.fetch.connections_active <= 1 else 2
+    async def submit(
+        self,
+        chunks: list[Chunk],
+        *,
+        released: Callable[[], None] | None = None,
+        aligned: bool = False,
+    ) -> None:
+        """Write ``chunks`` next in this range (and hash them, at the frontier);
+        ``released`` is called once no thread uses them any more; ``aligned`` as for
+        :meth:`~._writer.StreamWriter.write`."""
+        depth = self.MAX_DEPTH if self.fetch.connections_active <= 1 else 2
         while len(self._inflight) >= depth:
             await self._retire()
         size = sum(len(c) for c in chunks)
         offset, self.next_offset = self.next_offset, self.next_offset + size
-        written = self.fetch.write(chunks, offset)
+        written = self.fetch.write(chunks, offset, aligned)
         hashed = self.fetch.queue_hash(offset, chunks)
         self._inflight.append((written, hashed, size))
+        if released is not None:
+            when_done([written] if hashed is None else [written, hashed], released)
         # Counted as on disk the moment it is, not when the next buffer comes (which, on a
         # stalled connection, may be never): progress and the sidecar follow the disk.
         written.add_done_callback(self._count_finished)

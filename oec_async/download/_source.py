@@ -28,6 +28,9 @@ class StorageSettings:
     idle_timeout: float
     connect_timeout: float
     ssl: ssl_module.SSLContext | bool = True
+    #: Requests in flight per host (None: the session's connector bounds them). The extra
+    #: connections of a segmented file are not counted: they are the file's own.
+    connections_per_host: int | None = None
 
 
 class BackupSource(Protocol):

@@ -12,9 +12,10 @@
    the answer is judged by a pure function (:mod:`._judge`). Without a validator (no ETag,
    no Last-Modified) a file is continued only when a checksum will verify it whole;
    otherwise it starts from zero. Stale bytes are never mixed with new ones.
-3. **Receive** (:mod:`._receive`, :mod:`._segments`). The event loop receives; worker
-   threads write and hash each buffer in order. A large file from storage that honours
-   ranges goes over several connections. Drops, stalls, expired URLs and 5xx go back to
+3. **Receive** (:mod:`._receive`, :mod:`._segments`). The event loop receives (a large
+   body straight into preallocated buffers, :mod:`._takeover`); worker threads write and
+   hash each buffer in order. A large file from storage that honours ranges goes over
+   several connections when one is slow. Drops, stalls, expired URLs and 5xx go back to
    step 2 through one retry engine (:mod:`._attempts`).
 4. **Verify** (:mod:`._verify`). Size and checksum against the manifest. A mismatch of
    bytes fetched by this call throws them away and fetches once more from zero; a second
@@ -359,12 +360,14 @@ class ArtifactTransfer:
 
     async def _stream_body(self, resp: aiohttp.ClientResponse) -> None:
         hashes = await self._hashes_of_whole()
+        fd = self.partial.open(truncate=self._offset == 0)
+        try:
+            direct = self.partial.open_direct(fd)
+        except BaseException:
+            os.close(fd)
+            raise
         writer = StreamWriter(
-            self.partial.open(truncate=self._offset == 0),
-            hashes,
-            self._offset,
-            self.artifact,
-            on_confirmed=self._stored,
+            fd, hashes, self._offset, self.artifact, on_confirmed=self._stored, direct=direct
         )
         total = self._total
         try:
@@ -375,6 +378,7 @@ class ArtifactTransfer:
                 limit=total if total is not None else self.rules.max_size,
                 known_total=total is not None,
                 meter=self.meter,
+                idle_timeout=self.shared.settings.idle_timeout,
             )
         finally:
             await writer.close()

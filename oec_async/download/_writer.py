@@ -1,8 +1,9 @@
 """Bytes to disk and into the running hash, off the event loop, in parallel.
 
 The event loop only receives: for every buffer it gathers, one worker thread writes it
-(``pwritev`` of the received chunks, no joining copy) while another feeds it to the hash,
-in order. Up to ``max_inflight`` buffers are in flight, so memory stays bounded
+(``pwritev`` of the received chunks, no joining copy; a buffer of the fast receive path
+directly, with ``O_DIRECT``, see :class:`DirectWrites`) while another feeds it to the
+hash, in order. Up to ``max_inflight`` buffers are in flight, so memory stays bounded
 (``buffer_size * max_inflight`` per stream) while the three jobs overlap: on a two-core
 machine receiving, hashing and writing a GiB take about as long as the slowest of them.
 hashlib and os.pwritev release the GIL on large buffers, which is what makes this pay.
@@ -14,7 +15,9 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import errno
 import hashlib
+import mmap
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -24,16 +27,18 @@ from oec_async.errors import InsufficientSpaceError
 
 __all__ = [
     "Chunk",
+    "DirectWrites",
     "Hashes",
     "StreamWriter",
     "WriteBehind",
     "after_threads",
     "hash_range",
     "no_space_error",
+    "when_done",
     "write_at",
 ]
 
-_READ_BLOCK = 4 * 1024 * 1024
+_READ_BLOCK = 1024 * 1024
 Chunk = bytes | bytearray | memoryview
 
 
@@ -81,15 +86,70 @@ def write_at(fd: int, chunks: Sequence[Chunk], offset: int, artifact: str) -> No
         raise no_space_error(exc, artifact) from None
 
 
+class DirectWrites:
+    """Writes that bypass the page cache (``O_DIRECT``), for the buffers the fast receive
+    path fills: page-aligned memory, at offsets and lengths that are multiples of a page.
+    Receiving, hashing and writing a GiB then costs one copy fewer, and the cache is left
+    to the rest of the machine. Anything else (a first or last piece, a file system that
+    refuses it) is written through the ordinary descriptor. Used from worker threads."""
+
+    ALIGN = mmap.PAGESIZE
+
+    def __init__(self, fd: int | None) -> None:
+        self.fd = fd
+
+    def write(self, chunks: Sequence[Chunk], offset: int, *, aligned: bool) -> bool:
+        """Write ``chunks`` at ``offset`` directly if they allow it; False if they must go
+        through the ordinary descriptor (nothing was written then)."""
+        fd = self.fd
+        if fd is None or not aligned or len(chunks) != 1 or offset % self.ALIGN:
+            return False
+        view = memoryview(chunks[0])
+        if len(view) % self.ALIGN:
+            return False
+        try:
+            while view:
+                done = os.pwrite(fd, view, offset)
+                view, offset = view[done:], offset + done
+        except OSError as exc:
+            if exc.errno != errno.EINVAL or len(view) != len(chunks[0]):
+                raise
+            self.fd = None  # the file system took the descriptor, not the writes
+            return False
+        return True
+
+    def close(self) -> None:
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            os.close(fd)
+
+
 def hash_range(fd: int, start: int, end: int, hashes: Hashes) -> None:
-    """Feed bytes ``start..end`` of an open file to ``hashes``."""
+    """Feed bytes ``start..end`` of an open file to ``hashes`` (through one reused
+    buffer: memory stays flat however much is read back)."""
+    buffer = memoryview(bytearray(min(_READ_BLOCK, max(end - start, 1))))
     position = start
     while position < end:
-        block = os.pread(fd, min(_READ_BLOCK, end - position), position)
-        if not block:
+        view = buffer[: min(len(buffer), end - position)]
+        got = os.preadv(fd, [view], position)
+        if not got:
             raise OSError("the file is shorter than expected")
-        hashes.update(block)
-        position += len(block)
+        hashes.update(view[:got])
+        position += got
+
+
+def when_done(futures: Sequence[asyncio.Future[Any]], released: Callable[[], None]) -> None:
+    """Call ``released`` once every job in ``futures`` is over, unless one was cancelled
+    (its thread may still be using the buffers: they are then never reused)."""
+    left = [len(futures)]
+
+    def one_done(future: asyncio.Future[Any]) -> None:
+        left[0] -= 1
+        if left[0] == 0 and not any(f.cancelled() for f in futures):
+            released()
+
+    for future in futures:
+        future.add_done_callback(one_done)
 
 
 async def after_threads(futures: Sequence[asyncio.Future[Any]], finish: Callable[[], None]) -> None:
@@ -155,14 +215,16 @@ class StreamWriter:
         *,
         max_inflight: int = 4,
         on_confirmed: Callable[[int], None] | None = None,
+        direct: int | None = None,
     ) -> None:
         self.artifact = artifact
         self.fd = fd
+        self.direct = DirectWrites(direct)
         self.hashes = hashes
         self.confirmed = offset
         self.hashes_valid = True
         self._next = offset
-        self._max_inflight = max(1, max_inflight)
+        self.max_inflight = max(1, max_inflight)
         self._on_confirmed = on_confirmed
         self._failed = False
         # One thread per lane keeps each lane in order: writes land in sequence, and the
@@ -177,24 +239,39 @@ class StreamWriter:
     def truncate(self) -> None:
         os.ftruncate(self.fd, 0)
 
-    def _write_job(self, chunks: list[Chunk], offset: int) -> None:
+    def _write_job(self, chunks: list[Chunk], offset: int, aligned: bool) -> None:
         if self._failed:  # never write after a gap
             raise OSError("an earlier write failed")
         try:
-            write_at(self.fd, chunks, offset, self.artifact)
+            if not self.direct.write(chunks, offset, aligned=aligned):
+                write_at(self.fd, chunks, offset, self.artifact)
+        except OSError as exc:
+            self._failed = True
+            raise no_space_error(exc, self.artifact) from None
         except BaseException:
             self._failed = True
             raise
         # Hashing reads the chunks from memory, never from the page cache.
         self._behind.advance(offset + sum(len(c) for c in chunks))
 
-    async def write(self, chunks: list[Chunk]) -> None:
-        """Queue ``chunks`` (received in order) for writing and hashing."""
-        while len(self._inflight) >= self._max_inflight:
+    async def write(
+        self,
+        chunks: list[Chunk],
+        *,
+        released: Callable[[], None] | None = None,
+        aligned: bool = False,
+    ) -> None:
+        """Queue ``chunks`` (received in order) for writing and hashing; ``released`` is
+        called once both threads are done with them (never while one still reads them).
+        ``aligned``: the one chunk starts on a page boundary in memory (a buffer of the
+        fast path), so it may be written directly."""
+        while len(self._inflight) >= self.max_inflight:
             await self._retire_oldest()
         size = sum(len(c) for c in chunks)
         loop = asyncio.get_running_loop()
-        written = loop.run_in_executor(self._write_lane, self._write_job, chunks, self._next)
+        written = loop.run_in_executor(
+            self._write_lane, self._write_job, chunks, self._next, aligned
+        )
         hashed = loop.run_in_executor(self._hash_lane, self.hashes.update_all, chunks)
         self._next += size
         self._inflight.append((self._next, written, hashed))
@@ -202,6 +279,8 @@ class StreamWriter:
         # (which, on a stalled connection, may be never).
         written.add_done_callback(self._advance)
         hashed.add_done_callback(self._advance)
+        if released is not None:
+            when_done([written, hashed], released)
 
     def _advance(self, _: object = None) -> None:
         """Move ``confirmed`` over every leading buffer that is written and hashed."""
@@ -252,6 +331,7 @@ class StreamWriter:
             if os.fstat(self.fd).st_size != self.confirmed:
                 os.ftruncate(self.fd, self.confirmed)
         finally:
+            self.direct.close()
             os.close(self.fd)
             self._write_lane.shutdown(wait=False)
             self._hash_lane.shutdown(wait=False)
