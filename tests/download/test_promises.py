@@ -503,9 +503,18 @@ async def test_a_failed_download_leaves_no_folder_under_the_backups_name(
     without its dump: the verified manifest and filestore wait in the work folder."""
     backup_id = completed_backup(sim)
     sim.faults.corrupt(100, artifact="database", times=None)
+    # The dump's first fetch waits (past its corrupt byte) until the filestore is done, so
+    # that the failure comes after a file was verified, whatever the machine's load.
+    sim.faults.stall_after(1000, artifact="database")
+
+    def release_once_the_filestore_is_done(event: ProgressEvent) -> None:
+        if event.artifact == "filestore" and event.kind == "done":
+            sim.faults.release_stalls()
 
     with pytest.raises(IntegrityError):
-        await client.download_backup(backup_id, tmp_path)
+        await client.download_backup(
+            backup_id, tmp_path, progress=release_once_the_filestore_is_done
+        )
 
     assert not folder_of(sim, tmp_path, backup_id).exists()
     work = work_folder_of(sim, tmp_path, backup_id)
