@@ -87,7 +87,9 @@ def make_client(args: argparse.Namespace) -> OECClient:
         requests_per_minute=pace(args.requests_per_minute, DEFAULT_READS_PER_MINUTE, shards),
         writes_per_minute=pace(args.writes_per_minute, DEFAULT_WRITES_PER_MINUTE, shards),
         rate_limit_period=args.rate_window,
-        budget_share=1 / shards,
+        # A budget given as a number is the process's own (shards with keys of their
+        # own); only the default is a share of one key's.
+        budget_share=1 / shards if args.requests_per_minute is None else 1.0,
         max_connections=args.max_connections,
         max_connections_per_host=args.max_connections_per_host,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -180,3 +181,25 @@ def test_the_selection_is_a_union_in_order_then_exclusions_then_the_shard() -> N
     assert apply_selection([ids[0], ids[1], ids[0], ids[2]], [ids[1]], None) == [ids[0], ids[2]]
     shards = [apply_selection(ids, [], Shard(k, 3)) for k in range(3)]
     assert sorted(env for share in shards for env in share) == sorted(ids)
+
+
+@pytest.mark.parametrize(
+    ("flags", "share", "reads"),
+    [
+        ([], 0.25, 25),  # one key shared by four shards: a quarter of it, learnt limits too
+        (["--requests-per-minute", "100"], 1.0, 100),  # a key of its own: the whole of it
+    ],
+)
+def test_a_shard_takes_a_share_of_the_keys_budget_only_when_it_shares_the_key(
+    flags: list[str], share: float, reads: int, tmp_path: Path
+) -> None:
+    from oec_async.cli._connect import make_client
+    from oec_async.cli._parser import build_parser
+
+    key = "oec_live_ro_" + "x" * 24
+    args = build_parser().parse_args(
+        ["pull", "--all", "--shard", "1/4", "--dest", str(tmp_path), "--api-key", key, *flags]
+    )
+    client = make_client(args)
+    assert client.pacer.reads is not None
+    assert (client.pacer.reads.share, client.pacer.reads.limit) == (share, reads)
