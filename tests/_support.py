@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 
 from oec_async import OECClient
-from oec_async.download import BackupDownload
+from oec_async.download import BackupDownload, ProgressEvent
 from oec_async.download._folder import Folder
 from oec_async.download._layout import lock_name
 from oec_async.download._lock import FolderLock
@@ -69,6 +69,30 @@ def loop_errors_collected() -> Iterator[list[dict[str, Any]]]:
         yield errors
     finally:
         loop.set_exception_handler(previous)
+
+
+async def interrupt_once_manifest_and_filestore_are_done(
+    sim: OECSimulator, client: Any, backup_id: uuid.UUID, dest: Path, *, dump_stalls_at: int
+) -> None:
+    """Run a download until the manifest and the filestore are verified (the dump stalls
+    at ``dump_stalls_at``), then cancel it: an interrupted run that had verified files."""
+    sim.faults.stall_after(dump_stalls_at, artifact="database", times=None)
+    done: set[str] = set()
+    both = asyncio.Event()
+
+    def watch(event: ProgressEvent) -> None:
+        if event.kind == "done":
+            done.add(event.artifact)
+            if {"manifest", "filestore"} <= done:
+                both.set()
+
+    task = asyncio.create_task(client.download_backup(backup_id, dest, progress=watch))
+    try:
+        await asyncio.wait_for(both.wait(), 10)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        sim.faults.clear()
 
 
 @asynccontextmanager

@@ -3,7 +3,6 @@ hostile manifests. Only a verified file ever gets its final name."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import uuid
@@ -19,6 +18,7 @@ from tests._support import (
     assert_all_bytes_match,
     completed_backup,
     folder_of,
+    interrupt_once_manifest_and_filestore_are_done,
     stored_bytes,
     work_folder_of,
 )
@@ -239,23 +239,9 @@ async def test_files_verified_against_an_older_manifest_do_not_outlive_it(
     filestore landed. The old filestore must not stay beside the new manifest."""
     backup_id = completed_backup(sim)
     folder = work_folder_of(sim, tmp_path, backup_id)
-    sim.faults.stall_after(100, artifact="database", times=None)
-    done: set[str] = set()
-    both = asyncio.Event()
-
-    def watch(event: ProgressEvent) -> None:
-        if event.kind == "done":
-            done.add(event.artifact)
-        if {"manifest", "filestore"} <= done:
-            both.set()
-
-    first = asyncio.create_task(client.download_backup(backup_id, tmp_path, progress=watch))
-    try:
-        await asyncio.wait_for(both.wait(), 10)
-    finally:
-        first.cancel()
-        await asyncio.gather(first, return_exceptions=True)
-        sim.faults.clear()
+    await interrupt_once_manifest_and_filestore_are_done(
+        sim, client, backup_id, tmp_path, dump_stalls_at=100
+    )
     old_filestore = (folder / "filestore.tar.gz").read_bytes()
 
     sim.change_object(backup_id)  # a re-upload: new bytes, new manifest

@@ -34,7 +34,13 @@ from oec_async import (
 )
 from oec_async.download import ProgressEvent
 from oec_async.testing import OECSimulator, SimulatorSettings
-from tests._support import completed_backup, folder_of, stored_bytes, work_folder_of
+from tests._support import (
+    completed_backup,
+    folder_of,
+    interrupt_once_manifest_and_filestore_are_done,
+    stored_bytes,
+    work_folder_of,
+)
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -399,23 +405,9 @@ async def test_an_interrupted_download_keeps_the_files_it_had_verified(
     sim: OECSimulator, client: OECClient, tmp_path: Path
 ) -> None:
     backup_id = completed_backup(sim)
-    sim.faults.stall_after(10 * KiB, artifact="database", times=None)
-    done: set[str] = set()
-    both = asyncio.Event()
-
-    def watch(event: ProgressEvent) -> None:
-        if event.kind == "done":
-            done.add(event.artifact)
-            if {"manifest", "filestore"} <= done:
-                both.set()
-
-    task = asyncio.create_task(client.download_backup(backup_id, tmp_path, progress=watch))
-    try:
-        await asyncio.wait_for(both.wait(), 10)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        sim.faults.clear()
+    await interrupt_once_manifest_and_filestore_are_done(
+        sim, client, backup_id, tmp_path, dump_stalls_at=10 * KiB
+    )
     sim.reset_records()
 
     result = await client.download_backup(backup_id, tmp_path)
