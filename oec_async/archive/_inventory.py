@@ -8,13 +8,13 @@ UUIDs (the ``latest`` pointer, your own notes), symbolic links (never followed, 
 nothing outside the given path is ever read), files where a folder is expected.
 
 Nothing here writes: the lock is probed with a shared, non-blocking ``flock`` released at
-once, and a missing lock file is not created.
+once (a downloader taking the lock at that moment waits such a look out, see
+:mod:`oec_async.download._lock`), and a missing lock file is not created.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import stat
 import uuid
@@ -25,6 +25,7 @@ from pathlib import Path
 import attrs
 
 from oec_async.download._layout import RECORD_NAME, lock_name, staging_name
+from oec_async.download._lock import exclusively_held
 from oec_async.download._record import CompletionRecord, read_record
 from oec_async.errors import ConfigurationError
 
@@ -160,12 +161,7 @@ def is_locked(directory: Path) -> bool:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
+        return exclusively_held(fd)
     finally:
         os.close(fd)
 

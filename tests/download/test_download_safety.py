@@ -4,9 +4,12 @@ must never reach storage."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
+import fcntl
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +25,9 @@ from oec_async import (
     StorageError,
 )
 from oec_async.download import BackupDownload, ProgressEvent
+from oec_async.download._folder import Folder
+from oec_async.download._layout import lock_name
+from oec_async.download._lock import FolderLock
 from oec_async.testing import ClientFactory, OECSimulator, RequestRecord, SimulatorFactory
 from tests._support import (
     assert_all_bytes_match,
@@ -229,6 +235,49 @@ async def test_lock_is_released_after_a_failed_download(
     result = await client.download_backup(backup_id, tmp_path)
 
     assert result.verified
+
+
+@contextlib.contextmanager
+def looked_at_lock(folder: Path) -> Iterator[tuple[Folder, str, int]]:
+    """A backup's lock file in ``folder`` with a shared ``flock`` on it, as the archive's
+    inventory takes for an instant to see whether a download runs; yields the folder,
+    the lock's name and the looker's descriptor (unlock it to let go)."""
+    name = lock_name(uuid.uuid4())
+    (folder / name).touch()
+    looker = os.open(folder / name, os.O_RDONLY)
+    fcntl.flock(looker, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    try:
+        with Folder(os.open(folder, os.O_RDONLY | os.O_DIRECTORY), folder) as env:
+            yield env, name, looker
+    finally:
+        os.close(looker)
+
+
+async def test_someone_looking_at_the_lock_does_not_make_a_download_fail(
+    tmp_path: Path,
+) -> None:
+    with looked_at_lock(tmp_path) as (env, name, looker):
+        lock = FolderLock(env, name, timeout=0)
+        task = asyncio.create_task(lock.acquire())
+        await asyncio.sleep(0)  # the first attempt ran: the lock was only looked at
+        assert not task.done(), "someone looking at the lock was taken for a downloader"
+        fcntl.flock(looker, fcntl.LOCK_UN)
+        await within(task)
+        assert not FolderLock(env, name).try_acquire()  # ours now, exclusively
+        lock.release()
+
+
+def test_prune_s_lock_waits_out_a_look_but_not_forever(tmp_path: Path) -> None:
+    with looked_at_lock(tmp_path) as (env, name, looker):
+        assert not FolderLock(env, name).try_acquire()  # a look that never ends: refused
+        letting_go = threading.Timer(0.05, fcntl.flock, (looker, fcntl.LOCK_UN))
+        letting_go.start()
+        lock = FolderLock(env, name)
+        try:
+            assert lock.try_acquire()
+        finally:
+            letting_go.join()
+            lock.release()
 
 
 # -- expiring URLs -------------------------------------------------------------------------
