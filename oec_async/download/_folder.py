@@ -241,6 +241,11 @@ class Folder:
                 durable=durable,
             )
 
+    def removed(self) -> bool:
+        """The folder was removed from its parent since it was opened (nothing can be
+        created in it any more)."""
+        return os.fstat(self.fd).st_nlink == 0
+
     def fsync(self) -> None:
         """Make the folder's entries (renames, new files) durable."""
         with contextlib.suppress(OSError):  # some file systems refuse fsync on a folder

@@ -26,9 +26,11 @@ Any failure cancels the sibling transfers and leaves the work folder for a resum
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import uuid
+from collections.abc import AsyncIterator
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -137,6 +139,40 @@ class _Place:
         self.root.close()
 
 
+#: How many times an environment folder removed under us is made again (see below).
+_PLACE_ATTEMPTS = 3
+
+
+@contextlib.asynccontextmanager
+async def _locked_place(
+    dest: Path, environment_id: uuid.UUID, backup_id: uuid.UUID, lock_timeout: float
+) -> AsyncIterator[_Place]:
+    """``dest/<environment_id>`` open, with the backup's lock held in it.
+
+    Another download that made the environment folder removes it again at its end if it
+    put nothing there: if that happens between our opening the folder and creating the
+    lock file in it (the lock file then keeps it), the folder is made again.
+    """
+    for attempt in range(1, _PLACE_ATTEMPTS + 1):
+        place = await asyncio.to_thread(_Place, dest, environment_id)
+        try:
+            lock = FolderLock(place.env, lock_name(backup_id), timeout=lock_timeout)
+            try:
+                await lock.acquire()
+            except FileNotFoundError:
+                if attempt == _PLACE_ATTEMPTS or not place.env.removed():
+                    raise
+                logger.debug("%s was removed by another download; making it again", place.env.path)
+                continue
+            try:
+                yield place
+            finally:
+                lock.release()
+            return
+        finally:
+            await asyncio.to_thread(place.close)
+
+
 async def _download(
     source: BackupSource,
     backup: Backup,
@@ -145,32 +181,28 @@ async def _download(
     progress: ProgressCallback | None,
     ledger: SpaceLedger,
 ) -> BackupDownload:
-    place = await asyncio.to_thread(_Place, dest, backup.environment_id)
-    try:
-        async with FolderLock(place.env, lock_name(backup.id), timeout=opts.lock_timeout):
-            done, repaired = await asyncio.to_thread(
-                _complete_or_repair, place.env, backup, opts, progress
-            )
-            if done is not None:
-                return done
-            urls = URLSource(
-                source,
-                backup.id,
-                expires_in=opts.expires_in,
-                refresh_margin=opts.url_refresh_margin,
-            )
-            first = await urls.fetch()
-            names = artifact_filenames({a: url_of(first, a) for a in ARTIFACTS})
-            work = place.env.subfolder(staging_name(backup.id), create=True, private=True)
-            assert work is not None  # noqa: S101 - create=True
-            with work:
-                job = _BackupJob(source, backup, place.env, work, names, urls, opts, progress)
-                try:
-                    return await job.run(ledger, repaired)
-                finally:
-                    place.env.rmdir_if_empty(staging_name(backup.id))  # only if nothing came
-    finally:
-        await asyncio.to_thread(place.close)
+    async with _locked_place(dest, backup.environment_id, backup.id, opts.lock_timeout) as place:
+        done, repaired = await asyncio.to_thread(
+            _complete_or_repair, place.env, backup, opts, progress
+        )
+        if done is not None:
+            return done
+        urls = URLSource(
+            source,
+            backup.id,
+            expires_in=opts.expires_in,
+            refresh_margin=opts.url_refresh_margin,
+        )
+        first = await urls.fetch()
+        names = artifact_filenames({a: url_of(first, a) for a in ARTIFACTS})
+        work = place.env.subfolder(staging_name(backup.id), create=True, private=True)
+        assert work is not None  # noqa: S101 - create=True
+        with work:
+            job = _BackupJob(source, backup, place.env, work, names, urls, opts, progress)
+            try:
+                return await job.run(ledger, repaired)
+            finally:
+                place.env.rmdir_if_empty(staging_name(backup.id))  # only if nothing came
 
 
 # -- step 3: already complete? ---------------------------------------------------------------

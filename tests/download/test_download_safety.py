@@ -25,6 +25,7 @@ from oec_async import (
     StorageError,
 )
 from oec_async.download import BackupDownload, ProgressEvent
+from oec_async.download import backup as backup_module
 from oec_async.download._folder import Folder
 from oec_async.download._layout import lock_name
 from oec_async.download._lock import FolderLock
@@ -278,6 +279,32 @@ def test_prune_s_lock_waits_out_a_look_but_not_forever(tmp_path: Path) -> None:
         finally:
             letting_go.join()
             lock.release()
+
+
+async def test_a_new_environment_folder_removed_by_another_download_is_made_again(
+    sim: OECSimulator, client: OECClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another download that made ``dest/<env>`` and put nothing in it removes it at its
+    end; here that happens just after this download opened the folder (before its lock
+    file is in it), the one moment a download can see it happen."""
+    backup_id = completed_backup(sim)
+    opened = backup_module._Place
+    removals: list[Path] = []
+
+    def removed_once_opened(dest: Path, environment_id: uuid.UUID) -> Any:
+        place = opened(dest, environment_id)
+        if not removals:
+            removals.append(dest / str(environment_id))
+            os.rmdir(removals[0])  # the other download's clean-up
+        return place
+
+    monkeypatch.setattr(backup_module, "_Place", removed_once_opened)
+    result = await within(client.download_backup(backup_id, tmp_path))
+
+    assert removals
+    assert result.verified
+    assert result.directory.parent == removals[0]
+    assert_all_bytes_match(sim, result)
 
 
 # -- expiring URLs -------------------------------------------------------------------------
