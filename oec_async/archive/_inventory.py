@@ -63,8 +63,10 @@ class BackupFolder:
     complete: bool
     #: A downloader holds its lock right now (a download or a re-check is running).
     locked: bool
-    #: Every file the record names is there, a regular file of the recorded size (a cheap
-    #: ``lstat`` check; :func:`~oec_async.archive.verify_archive` re-hashes).
+    #: Every file the record names is there, a regular file of the size and modification
+    #: time recorded when it was verified (a cheap ``lstat`` check, the downloader's own:
+    #: a file written to since is no longer known good;
+    #: :func:`~oec_async.archive.verify_archive` re-hashes).
     intact: bool
     #: Bytes of the regular files in the folder: the backup's files, or what a partial
     #: download holds so far (the downloader's few bytes of lock and record left out).
@@ -178,9 +180,9 @@ def _own_record(
     return record
 
 
-def _file_sizes(directory: Path) -> dict[str, int]:
-    """Regular files of the folder -> size; the downloader's record left out."""
-    sizes = {}
+def _file_stats(directory: Path) -> dict[str, os.stat_result]:
+    """Regular files of the folder -> their ``lstat``; the downloader's record left out."""
+    stats = {}
     with os.scandir(directory) as entries:
         for entry in entries:
             if entry.name == RECORD_NAME or entry.name.endswith(".tmp"):
@@ -188,8 +190,8 @@ def _file_sizes(directory: Path) -> dict[str, int]:
             with contextlib.suppress(OSError):
                 info = entry.stat(follow_symlinks=False)
                 if stat.S_ISREG(info.st_mode):
-                    sizes[entry.name] = info.st_size
-    return sizes
+                    stats[entry.name] = info
+    return stats
 
 
 def _timestamp(seconds: float) -> datetime:
@@ -197,11 +199,12 @@ def _timestamp(seconds: float) -> datetime:
 
 
 def _examine(directory: Path, environment_id: uuid.UUID, backup_id: uuid.UUID) -> BackupFolder:
-    sizes = _file_sizes(directory)
+    stats = _file_stats(directory)
     record = _own_record(directory, environment_id, backup_id)
     folder_stat = directory.lstat()
     files = [entry for entry in (record.files.values() if record else ()) if entry is not None]
-    intact = record is not None and all(sizes.get(f.name) == f.size for f in files)
+    # The downloader's own test of a file it verified: same size, same modification time.
+    intact = record is not None and all(f.still_on_disk(stats.get(f.name)) for f in files)
     created = completed = None
     if record is not None:
         completed = record.completed_at
@@ -213,7 +216,7 @@ def _examine(directory: Path, environment_id: uuid.UUID, backup_id: uuid.UUID) -
         complete=record is not None,
         locked=is_locked(directory),
         intact=intact,
-        size=sum(sizes.values()),
+        size=sum(info.st_size for info in stats.values()),
         created_at=created,
         completed_at=completed,
         modified_at=_timestamp(folder_stat.st_mtime),

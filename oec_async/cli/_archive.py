@@ -23,6 +23,7 @@ from rich.table import Table
 from oec_async._redact import redact_text
 from oec_async._units import format_size
 from oec_async.archive import (
+    LATEST_NAME,
     BackupFolder,
     EnvironmentMetrics,
     EnvironmentSummary,
@@ -44,7 +45,7 @@ from oec_async.archive._inventory import environment_inventory, newest
 from oec_async.cli._exit import Failed, exit_status_of
 from oec_async.cli._output import Output
 from oec_async.cli._render import print_json
-from oec_async.download import PullResult
+from oec_async.download import BackupDownload, PullResult
 from oec_async.errors import ConfigurationError
 
 __all__ = [
@@ -299,6 +300,15 @@ COMMANDS: dict[str, Command] = {
 
 
 # -- pull: latest, prune, report, metrics, ping ----------------------------------------
+
+
+async def point_latest(download: BackupDownload, out: Output) -> None:
+    """After ``download`` or ``backup --download``: the environment's ``latest`` follows
+    (it points at the newest verified backup there, this one or a newer one)."""
+    try:
+        await asyncio.to_thread(update_latest, download.directory.parent)
+    except OSError as exc:
+        out.warn(f"{download.directory.parent / LATEST_NAME}: {exc.strerror or exc}")
 
 
 class PullAftercare:

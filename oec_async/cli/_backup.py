@@ -15,12 +15,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from oec_async._config import coerce_uuid
+from oec_async.cli._archive import point_latest
 from oec_async.cli._connect import make_client
 from oec_async.cli._exit import EXIT_OK, Failed, exit_status_for
 from oec_async.cli._options import download_options, prepare_dest
 from oec_async.cli._output import Output
 from oec_async.cli._progress import ProgressView
-from oec_async.cli._render import document, format_size, model_json, pull_row
+from oec_async.cli._render import document, download_lines, format_size, model_json, pull_row
 from oec_async.download import BackupDownload, PullResult
 from oec_async.errors import (
     BackupFailedError,
@@ -100,8 +101,8 @@ def _say(taken: _Taken, args: argparse.Namespace, out: Output) -> None:
         + (f"; {sizes}" if sizes and backup.is_completed else "")
     )
     if taken.download is not None:
-        state = "verified" if taken.download.verified else "NOT verified (no manifest checksum)"
-        out.print(f"{taken.download.directory}: {len(taken.download.files)} files, {state}")
+        for line in download_lines(taken.download):
+            out.print(line)
     elif not (args.wait or args.download) and taken.error is None:
         out.print(f"it runs on the platform: `oec-backups list {backup.environment_id}` shows it")
 
@@ -126,6 +127,8 @@ async def cmd_backup(args: argparse.Namespace, out: Output) -> None:
         taken.error = exc
     finally:
         view.close()
+    if taken.download is not None:
+        await point_latest(taken.download, out)
     status = exit_status_for([taken.error] if taken.error is not None else [])
     out.json_document(
         document(

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from oec_async._config import coerce_uuid
+from oec_async.cli._archive import point_latest
 from oec_async.cli._connect import make_client
 from oec_async.cli._exit import EXIT_OK, exit_status_for, worst
 from oec_async.cli._options import download_options, prepare_dest
@@ -19,6 +20,7 @@ from oec_async.cli._render import (
     absolute,
     backup_rows,
     document,
+    download_lines,
     model_json,
     print_backups,
     print_environments,
@@ -143,9 +145,9 @@ async def cmd_download(args: argparse.Namespace, out: Output) -> None:
             exit_status=EXIT_OK,
         )
     )
-    state = "verified" if result.verified else "NOT verified (no manifest checksum)"
-    note = " (already complete, nothing transferred)" if result.skipped else ""
-    out.print(f"{result.directory}: {len(result.files)} files, {state}{note}")
+    await point_latest(result, out)
+    for line in download_lines(result):
+        out.print(line)
     for file in result.files:
         out.print(f"  {file.path.name}  sha256={file.sha256}")
 

@@ -98,6 +98,20 @@ def short_error(error: BaseException | None, width: int = 70) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def download_lines(download: BackupDownload) -> list[str]:
+    """What ``download`` and ``backup --download`` print about the backup on disk: its
+    folder and state, then what was found wrong with an earlier copy and repaired."""
+    state = "verified" if download.verified else "NOT verified (no manifest checksum)"
+    note = ""
+    if download.skipped:
+        from_record = all(f.evidence == "record" for f in download.files)
+        checked = "; checked when downloaded, --reverify re-hashes" if from_record else ""
+        note = f" (already complete, nothing transferred{checked})"
+    lines = [f"{download.directory}: {len(download.files)} files, {state}{note}"]
+    lines += [f"repaired: {problem}" for problem in download.repaired]
+    return lines
+
+
 def download_json(download: BackupDownload | None) -> dict[str, Any] | None:
     """A backup on disk: its folder, its files, what this run transferred."""
     if download is None:

@@ -30,7 +30,7 @@ import contextlib
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -228,7 +228,7 @@ def _complete_or_repair(
                 return _result_from_record(env, backup, record, opts, progress), ()
             for problem in problems.values():
                 logger.warning("%s: %s; repairing it", folder.path, problem)
-            _emit(progress, backup, record, "repair")
+            _emit(progress, backup, record, "repair", only=problems)
             good = {a: f for a, f in record.files.items() if f is not None and a not in problems}
             FileLog(folder, backup, good).record(complete=False).save(folder)
     staging = staging_name(backup.id)
@@ -322,12 +322,18 @@ def _kept_file(
 
 
 def _emit(
-    progress: ProgressCallback | None, backup: Backup, record: CompletionRecord, kind: Any
+    progress: ProgressCallback | None,
+    backup: Backup,
+    record: CompletionRecord,
+    kind: Any,
+    *,
+    only: Collection[str] | None = None,
 ) -> None:
+    """One ``kind`` event per file of the record (or only per artifact in ``only``)."""
     if progress is None:
         return
     for artifact, entry in record.files.items():
-        if entry is not None:
+        if entry is not None and (only is None or artifact in only):
             progress(
                 ProgressEvent(
                     backup_id=backup.id,

@@ -13,7 +13,7 @@ import pytest
 
 import oec_async.archive._prune as prune_module
 from oec_async import ConfigurationError, OECClient, RetentionPolicy, prune
-from oec_async.archive import BackupFolder, read_latest
+from oec_async.archive import BackupFolder, archive_status, read_latest
 from oec_async.testing import OECSimulator
 from tests._support import download_all, download_lock_held, environment_with
 
@@ -110,6 +110,38 @@ async def test_the_newest_verified_backup_survives_any_policy(
     }
     assert sorted(result.deleted) == sorted([folders[at(3)], folders[at(1)]])
     assert read_latest(tmp_path / str(env)) == folders[at(2)]  # verified beats newer
+
+
+async def test_a_backup_written_to_since_it_was_verified_no_longer_protects_the_archive(
+    archive_sim: OECSimulator, archive_client: OECClient, tmp_path: Path
+) -> None:
+    """A dump edited in place (a flipped byte, its modification time now later) is not the
+    newest verified backup any more: status does not count it, ``latest`` leaves it, and
+    prune keeps the older intact copy that a restore would need."""
+    env = environment_with(archive_sim, [at(1), at(2)])
+    folders = {}
+    for backup in archive_sim.backups(env):
+        folders[backup.created_at] = (
+            await archive_client.download_backup(backup.id, tmp_path)
+        ).directory
+    dump = folders[at(2)] / "dump.sql"
+    with dump.open("r+b") as handle:
+        handle.seek(100)
+        byte = handle.read(1)
+        handle.seek(100)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    os.utime(dump, ns=(dump.stat().st_atime_ns, dump.stat().st_mtime_ns + 10**9))
+
+    (state,) = [s for s in archive_status(tmp_path) if s.environment_id == env]
+    result = prune(tmp_path, RetentionPolicy(last=1), tz=UTC)
+
+    assert state.newest is not None
+    assert state.newest.directory == folders[at(2)]
+    assert not state.newest.intact
+    assert state.newest_verified is not None
+    assert state.newest_verified.directory == folders[at(1)]
+    assert list(result.deleted) == []
+    assert read_latest(tmp_path / str(env)) == folders[at(1)]
 
 
 async def interrupted_download(

@@ -537,7 +537,7 @@ async def test_reverify_reports_what_it_repairs(
     )
 
     assert result.repaired == ("dump.sql no longer matches its recorded SHA-256",)
-    assert any(e.kind == "repair" for e in events)
+    assert [e.artifact for e in events if e.kind == "repair"] == ["database"]  # only it
     assert any(
         r.levelno == logging.WARNING and "no longer matches" in r.getMessage()
         for r in caplog.records
