@@ -26,6 +26,7 @@ from oec_async.download import BackupDownload, PullResult
 from oec_async.errors import (
     BackupFailedError,
     ConfigurationError,
+    ConflictError,
     OECError,
     WaitTimeoutError,
 )
@@ -57,6 +58,9 @@ class _Taken:
         row["status"] = "failed" if self.error is not None else "ok"
         row["ok"] = self.error is None
         row["backup"] = model_json(self.backup) if self.backup is not None else None
+        # A 409 names the backup already running: a script can wait for that one instead.
+        running = self.error.backup_id if isinstance(self.error, ConflictError) else None
+        row["running_backup_id"] = str(running) if running is not None else None
         return row
 
 

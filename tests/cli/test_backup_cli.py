@@ -130,6 +130,7 @@ async def test_a_second_backup_while_one_runs_is_a_conflict_naming_it(
     assert second.returncode == 75, second
     [row] = second.results()
     assert (row["backup_id"], row["error"]["type"]) == (None, "ConflictError")
+    assert row["running_backup_id"] == str(running.id)
     assert str(running.id) in second.error_lines()[0]
     assert len(sim.api_requests(method="POST")) == 2  # the refused one is not resent
 
