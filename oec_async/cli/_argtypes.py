@@ -167,7 +167,9 @@ def duration(text: str) -> Any:
 
 
 def retention_count(text: str) -> int:
-    """``type=`` of ``--keep-* N``: a count (0 or more) or ``unlimited``."""
+    """``type=`` of ``--keep-* N``: a count (1 or more) or ``unlimited``. 0 is refused:
+    it would keep nothing by that rule, which is what leaving the option out means (and
+    ``pull --keep-last 0`` alone would silently prune nothing)."""
     if text.strip().lower() == "unlimited":
         from oec_async.archive import UNLIMITED  # noqa: PLC0415 - not for --help
 
@@ -176,6 +178,9 @@ def retention_count(text: str) -> int:
         number = int(text)
     except ValueError:
         number = -1
-    if number < 0:
-        raise argparse.ArgumentTypeError("must be a count (0 or more) or 'unlimited'")
+    if number < 1:
+        raise argparse.ArgumentTypeError(
+            "must be a count (1 or more) or 'unlimited'; leave the option out to keep "
+            "nothing by this rule"
+        )
     return number

@@ -66,9 +66,12 @@ def _subcommand(commands: Any, name: str, summary: str, **kwargs: Any) -> Any:
     return sub
 
 
-def _add_connection(parser: argparse.ArgumentParser, *, timeout_alias: bool = True) -> None:
+def _add_connection(
+    parser: argparse.ArgumentParser, *, timeout_alias: bool = True, sharded: bool = False
+) -> None:
     # --timeout is the request timeout's short name, except for `backup`, where it is how
     # long --wait waits (API.md section 10): there only --request-timeout sets this one.
+    shared = ", divided by N with --shard K/N" if sharded else ""
     group = parser.add_argument_group("connection")
     group.add_argument(
         "--api-key",
@@ -105,15 +108,15 @@ def _add_connection(parser: argparse.ArgumentParser, *, timeout_alias: bool = Tr
         "--requests-per-minute",
         type=types.non_negative_int,
         metavar="N",
-        help=f"pace API reads under N per --rate-window (default {DEFAULT_READS_PER_MINUTE}, "
-        "divided by N with --shard K/N; 0: no pacing)",
+        help=f"pace API reads under N per --rate-window (default {DEFAULT_READS_PER_MINUTE}"
+        f"{shared}; 0: no pacing)",
     )
     group.add_argument(
         "--writes-per-minute",
         type=types.non_negative_int,
         metavar="N",
-        help=f"pace API writes (taking a backup) under N (default {DEFAULT_WRITES_PER_MINUTE}, "
-        "divided by N with --shard K/N; 0: no pacing)",
+        help=f"pace API writes (taking a backup) under N (default {DEFAULT_WRITES_PER_MINUTE}"
+        f"{shared}; 0: no pacing)",
     )
     group.add_argument(
         "--rate-window",
@@ -358,7 +361,7 @@ def _add_fleet_commands(commands: Any) -> None:
     _add_policy(pull)
     _add_monitoring(pull)
     _add_json(pull)
-    _add_connection(pull)
+    _add_connection(pull, sharded=True)
 
     _add_backup_command(commands)
 

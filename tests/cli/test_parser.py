@@ -95,6 +95,24 @@ def test_readme_lists_every_flag_of_every_command_and_no_other() -> None:
         assert documented - known == set(), f"README lists flags {name} has not"
 
 
+def test_only_commands_that_have_shard_mention_it_in_their_help() -> None:
+    for name, sub in subcommands().items():
+        flags = {flag for action in options(sub) for flag in action.option_strings}
+        helps = " ".join(action.help or "" for action in options(sub))
+        assert ("--shard" in helps) == ("--shard" in flags), name
+
+
+@pytest.mark.parametrize("command", [["pull", "--all"], ["prune", "."]])
+def test_keep_zero_is_refused_not_a_silent_no_prune(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args([*command, "--keep-last", "0"])
+
+    assert exited.value.code == 2
+    assert "--keep-last: must be a count (1 or more)" in capsys.readouterr().err
+
+
 def test_help_lists_the_exit_statuses_the_code_exits_with() -> None:
     shown = {int(n) for n in re.findall(r"^\s+(\d+)\s", EXIT_HELP, re.MULTILINE)}
     shown |= {int(n) for n in re.findall(r"; (\d+) terminated", EXIT_HELP)}
