@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from oec_async._version import __version__
 from oec_async.cli import _argtypes as types
@@ -517,9 +517,17 @@ def _add_simulator_commands(commands: Any) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser with a short usage error: the message and where the options
+    are listed, not the whole usage block (20 lines for ``pull``, mailed by cron)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n(`{self.prog} --help` lists the options)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``oec-backups`` parser (every subcommand, every option with a help line)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="oec-backups",
         description="List, download, verify and prune OEC.sh backups; take them on demand.",
         epilog="The API key is read from $OEC_API_KEY (or --api-key-file) and never "

@@ -113,6 +113,19 @@ def test_keep_zero_is_refused_not_a_silent_no_prune(
     assert "--keep-last: must be a count (1 or more)" in capsys.readouterr().err
 
 
+def test_a_usage_error_is_two_short_lines_not_the_whole_usage_block(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["pull", "--all", "--dest", ".", "--concurrency", "x"])
+
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "oec-backups pull: error: argument --concurrency: must be an integer, got 'x'",
+        "(`oec-backups pull --help` lists the options)",
+    ]
+
+
 def test_help_lists_the_exit_statuses_the_code_exits_with() -> None:
     shown = {int(n) for n in re.findall(r"^\s+(\d+)\s", EXIT_HELP, re.MULTILINE)}
     shown |= {int(n) for n in re.findall(r"; (\d+) terminated", EXIT_HELP)}
