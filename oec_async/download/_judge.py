@@ -118,7 +118,8 @@ def parse_content_range(value: str | None) -> tuple[int, int, int | None] | None
 
 def _length(headers: Mapping[str, str]) -> int | None:
     value = headers.get("Content-Length", "").strip()
-    return int(value) if value.isdigit() else None
+    # ASCII only: str.isdigit() also takes "²", which int() then refuses with a ValueError.
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def _partial_content(headers: Mapping[str, str], ask: Ask) -> Decision:

@@ -214,6 +214,7 @@ class PartialFile:
             os.close(fd)
 
     def discard(self) -> None:
-        """Remove the partial and its sidecar."""
-        self.folder.unlink(self.part)
+        """Remove the partial and its sidecar (whatever sits at the ``.part`` name: a
+        folder there is removed too, instead of an IsADirectoryError from unlink)."""
+        self.folder.remove_tree(self.part)
         self.folder.unlink(self.sidecar)

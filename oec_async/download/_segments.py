@@ -108,19 +108,27 @@ def _align_up(value: int) -> int:
     return -(-value // _ALIGN) * _ALIGN
 
 
+def _piece_end(position: int, end: int, piece: int, min_size: int) -> int | None:
+    """Where to cut a range fetched from ``position`` after one ``piece`` (on an aligned
+    offset); None to keep it whole, when the rest would be a range below ``min_size``."""
+    cut = _align_up(position + piece)
+    return cut if end - cut >= min_size else None
+
+
 def take_piece(
     segments: list[Segment], unassigned: list[Segment], piece: int, min_size: int
 ) -> Segment | None:
     """The next range to fetch: the front ``piece`` of the first unassigned range (in
-    file order, so the hash frontier keeps moving); when none is left, the back half of
-    the largest range still open (stealing). Splits ranges in place; ``segments`` stays
-    sorted. None when nothing is worth a new connection."""
+    file order, so the hash frontier keeps moving; a rest below ``min_size`` goes with
+    it); when none is left, the back half of the largest range still open (stealing).
+    Splits ranges in place; ``segments`` stays sorted. None when nothing is worth a new
+    connection."""
     while unassigned:
         segment = unassigned.pop(0)
         if segment.complete:
             continue
-        cut = _align_up(segment.pos + piece)
-        if cut < segment.end:  # hand out one piece; the rest stays unassigned
+        cut = _piece_end(segment.pos, segment.end, piece, min_size)
+        if cut is not None:  # hand out one piece; the rest stays unassigned
             rest = Segment(cut, segment.end, cut)
             segment.end = cut
             _insert(segments, rest)
@@ -360,8 +368,8 @@ class SegmentedFetch:
             (s for s in self.segments if not s.complete and s not in self._unassigned), None
         )
         if head is not None:
-            cut = _align_up(head.claimed + self._piece)
-            if cut < head.end:
+            cut = _piece_end(head.claimed, head.end, self._piece, self.policy.min_size)
+            if cut is not None:
                 rest = Segment(cut, head.end, cut)
                 head.end = cut
                 _insert(self.segments, rest)
