@@ -38,6 +38,7 @@ class SimulatorFactory:
         backups_per_environment: int = 15,
         dump_size: int = 256 * 1024,
         filestore_size: int = 64 * 1024,
+        projects: int | None = None,
         data_dir: str | Path | None = None,
         ssl_context: ssl.SSLContext | None = None,
         settings: SimulatorSettings | None = None,
@@ -48,7 +49,7 @@ class SimulatorFactory:
 
         Args:
             seed, environments, backups_per_environment, dump_size, filestore_size,
-                data_dir, ssl_context: as for :class:`OECSimulator`.
+                projects, data_dir, ssl_context: as for :class:`OECSimulator`.
             settings: how the platform behaves (default: the platform's defaults).
             assert_all_fired: when closing, fail if a fault the test set up never fired.
             **setting_values: settings by name (``url_ttl=2``, ``read_limit=None``...),
@@ -64,6 +65,7 @@ class SimulatorFactory:
             backups_per_environment=backups_per_environment,
             dump_size=dump_size,
             filestore_size=filestore_size,
+            projects=projects,
             data_dir=data_dir,
             ssl_context=ssl_context,
             settings=base.replace(**setting_values),

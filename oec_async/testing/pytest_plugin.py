@@ -18,10 +18,10 @@ Fixtures (all function-scoped):
     ``OECClient`` options (``timeout``, ``max_retries``...).
 ``oec_simulator_factory``
     ``await oec_simulator_factory(seed=0, environments=3, backups_per_environment=15,
-    dump_size=..., filestore_size=..., settings=None, assert_all_fired=False,
-    **settings)`` starts another simulator (any number per test); all are stopped after
-    the test. With ``assert_all_fired=True`` the test fails if a fault it set up in
-    ``sim.faults`` never fired.
+    dump_size=..., filestore_size=..., projects=None, data_dir=None, ssl_context=None,
+    settings=None, assert_all_fired=False, **settings)`` starts another simulator (any
+    number per test); all are stopped after the test. With ``assert_all_fired=True`` the
+    test fails if a fault it set up in ``sim.faults`` never fired.
 ``oec_client_factory``
     ``await oec_client_factory(simulator, api_key=None, **options)`` opens another
     client; all are closed after the test.

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -19,14 +18,13 @@ from oec_async import (
     OECClient,
     Project,
 )
-from oec_async.testing import ClientFactory, OECSimulator
+from oec_async.testing import ClientFactory, OECSimulator, SimulatorFactory
 
 
 @pytest.fixture
-async def fleet() -> AsyncIterator[OECSimulator]:
+async def fleet(oec_simulator_factory: SimulatorFactory) -> OECSimulator:
     """Seven projects holding twenty environments."""
-    async with OECSimulator(seed=99, environments=20, projects=7) as simulator:
-        yield simulator
+    return await oec_simulator_factory(seed=99, environments=20, projects=7)
 
 
 @pytest.fixture

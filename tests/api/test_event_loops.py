@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from oec_async import ConfigurationError, OECClient
-from oec_async.testing import OECSimulator
+from oec_async.testing import OECSimulator, SimulatorFactory
 
 
 @contextmanager
@@ -24,11 +24,12 @@ def simulator_in_a_thread(**kwargs: Any) -> Iterator[OECSimulator]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    sim = asyncio.run_coroutine_threadsafe(OECSimulator(**kwargs).start(), loop).result(10)
+    simulators = SimulatorFactory()
+    sim = asyncio.run_coroutine_threadsafe(simulators(**kwargs), loop).result(10)
     try:
         yield sim
     finally:
-        asyncio.run_coroutine_threadsafe(sim.stop(), loop).result(10)
+        asyncio.run_coroutine_threadsafe(simulators.close(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()

@@ -9,7 +9,6 @@ import json
 import logging
 import socket
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
@@ -26,7 +25,7 @@ from oec_async import (
     PermissionDeniedError,
     ServerError,
 )
-from oec_async.testing import OECSimulator, RequestRecord, SimulatorSettings
+from oec_async.testing import OECSimulator, RequestRecord, SimulatorFactory
 from tests.api._servers import tiny_api
 
 RW_KEY = "oec_live_rw_" + "w" * 32
@@ -34,10 +33,9 @@ ENV = uuid.UUID("6f1c2b4e-8a7d-4c3b-9e2f-1a2b3c4d5e6f")
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[OECSimulator]:
+async def sim(oec_simulator_factory: SimulatorFactory) -> OECSimulator:
     # The clock stands still unless a test moves it: a backup taken stays pending.
-    async with OECSimulator(seed=21, settings=SimulatorSettings(clock_speed=0)) as simulator:
-        yield simulator
+    return await oec_simulator_factory(seed=21, clock_speed=0)
 
 
 def posts(sim: OECSimulator) -> list[RequestRecord]:
@@ -273,18 +271,19 @@ async def test_a_read_only_refusal_from_the_server_is_not_retried(
 # -- the write budget ------------------------------------------------------------------------
 
 
-async def test_writes_are_paced_by_the_write_budget_and_reads_by_theirs() -> None:
-    settings = SimulatorSettings(clock_speed=0, read_limit=50, write_limit=2, rate_window=0.5)
-    async with (
-        OECSimulator(seed=4, environments=6, settings=settings) as sim,
-        OECClient(
-            sim.api_key,
-            sim.base_url,
-            requests_per_minute=40,
-            writes_per_minute=2,
-            rate_limit_period=0.5,
-        ) as client,
-    ):
+async def test_writes_are_paced_by_the_write_budget_and_reads_by_theirs(
+    oec_simulator_factory: SimulatorFactory,
+) -> None:
+    sim = await oec_simulator_factory(
+        seed=4, environments=6, clock_speed=0, read_limit=50, write_limit=2, rate_window=0.5
+    )
+    async with OECClient(
+        sim.api_key,
+        sim.base_url,
+        requests_per_minute=40,
+        writes_per_minute=2,
+        rate_limit_period=0.5,
+    ) as client:
         await client.list_backups(sim.environment_ids[0])  # the key has been answered for
         backups = await asyncio.gather(
             *(client.create_backup(env) for env in sim.environment_ids),

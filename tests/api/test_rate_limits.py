@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from oec_async import AuthenticationError, OECClient, RateLimitError
-from oec_async.testing import OECSimulator, SimulatorSettings
+from oec_async.testing import OECSimulator, SimulatorFactory
 from tests.api._servers import tiny_api
 
 ENV = "6f1c2b4e-8a7d-4c3b-9e2f-1a2b3c4d5e6f"
@@ -192,18 +192,21 @@ async def test_ip_blocked_without_any_header_is_taken_for_fifteen_minutes(
 # -- against the simulator's own limits ----------------------------------------------------
 
 
-async def test_the_platforms_headerless_429_is_waited_out_to_the_next_window() -> None:
+async def test_the_platforms_headerless_429_is_waited_out_to_the_next_window(
+    oec_simulator_factory: SimulatorFactory,
+) -> None:
     # Current API versions refuse with no header at all; pacing off, the client meets
     # the limit and must come back in the next calendar window, not before.
-    settings = SimulatorSettings(
-        read_limit=3, rate_window=1.0, rate_limit_headers=False, rate_headers_on_success=False
+    sim = await oec_simulator_factory(
+        seed=2,
+        read_limit=3,
+        rate_window=1.0,
+        rate_limit_headers=False,
+        rate_headers_on_success=False,
     )
-    async with (
-        OECSimulator(seed=2, settings=settings) as sim,
-        OECClient(
-            sim.api_key, sim.base_url, requests_per_minute=None, rate_limit_period=1.0
-        ) as client,
-    ):
+    async with OECClient(
+        sim.api_key, sim.base_url, requests_per_minute=None, rate_limit_period=1.0
+    ) as client:
         for _ in range(5):
             await client.list_backups(sim.environment_ids[0])
 
@@ -216,14 +219,13 @@ async def test_the_platforms_headerless_429_is_waited_out_to_the_next_window() -
     assert sim.rate_limited == 1
 
 
-async def test_an_older_api_counting_reads_against_the_write_budget_is_paced_under_it() -> None:
+async def test_an_older_api_counting_reads_against_the_write_budget_is_paced_under_it(
+    oec_simulator_factory: SimulatorFactory,
+) -> None:
     # X-RateLimit-Limit: 20 on the first GET tells the key's real read limit; the client,
     # configured for 100, paces at 16 and never meets a 429.
-    settings = SimulatorSettings(shared_budget=True, write_limit=20, rate_window=1.0)
-    async with (
-        OECSimulator(seed=2, settings=settings) as sim,
-        OECClient(sim.api_key, sim.base_url, rate_limit_period=1.0) as client,
-    ):
+    sim = await oec_simulator_factory(seed=2, shared_budget=True, write_limit=20, rate_window=1.0)
+    async with OECClient(sim.api_key, sim.base_url, rate_limit_period=1.0) as client:
         await client.list_backups(sim.environment_ids[0])
         await asyncio.gather(*(client.list_backups(env) for env in sim.environment_ids * 12))
         assert client.rate_limiter is not None

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -22,7 +21,7 @@ from oec_async import (
     WaitTimeoutError,
 )
 from oec_async._waiting import poll_interval
-from oec_async.testing import OECSimulator, SimulatorSettings
+from oec_async.testing import ClientFactory, OECSimulator, SimulatorFactory
 
 # A 0.6-second window stands for a minute: the schedule's 5 s and 10 s become 0.05 s and
 # 0.1 s, and a fifth of 100 reads per window is one read every 0.03 s.
@@ -30,16 +29,13 @@ PERIOD = 0.6
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[OECSimulator]:
-    settings = SimulatorSettings(clock_speed=0, poll_advance=1.0, rate_window=PERIOD)
-    async with OECSimulator(seed=8, settings=settings) as simulator:
-        yield simulator
+async def sim(oec_simulator_factory: SimulatorFactory) -> OECSimulator:
+    return await oec_simulator_factory(seed=8, clock_speed=0, poll_advance=1.0, rate_window=PERIOD)
 
 
 @pytest.fixture
-async def client(sim: OECSimulator) -> AsyncIterator[OECClient]:
-    async with OECClient(sim.api_key, sim.base_url, rate_limit_period=PERIOD) as api_client:
-        yield api_client
+async def client(sim: OECSimulator, oec_client_factory: ClientFactory) -> OECClient:
+    return await oec_client_factory(sim, rate_limit_period=PERIOD)
 
 
 def polls(sim: OECSimulator) -> list[float]:

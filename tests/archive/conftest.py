@@ -3,32 +3,26 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from oec_async import OECClient
-from oec_async.testing import OECSimulator, SimulatorSettings
+from oec_async.testing import ClientFactory, OECSimulator, SimulatorFactory
 
 KiB = 1024
 
 
 @pytest.fixture
-async def archive_sim() -> AsyncIterator[OECSimulator]:
-    async with OECSimulator(
+async def archive_sim(oec_simulator_factory: SimulatorFactory) -> OECSimulator:
+    return await oec_simulator_factory(
         seed=99,
         environments=2,
         backups_per_environment=6,
         dump_size=24 * KiB,
         filestore_size=6 * KiB,
-        settings=SimulatorSettings(read_limit=None),
-    ) as simulator:
-        yield simulator
+        read_limit=None,
+    )
 
 
 @pytest.fixture
-async def archive_client(archive_sim: OECSimulator) -> AsyncIterator[OECClient]:
-    async with OECClient(
-        archive_sim.api_key, archive_sim.base_url, timeout=5.0, requests_per_minute=None
-    ) as api_client:
-        yield api_client
+async def archive_client(archive_sim: OECSimulator, oec_client_factory: ClientFactory) -> OECClient:
+    return await oec_client_factory(archive_sim, timeout=5.0, requests_per_minute=None)

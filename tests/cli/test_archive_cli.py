@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from oec_async import OECClient
-from oec_async.testing import OECSimulator, SimulatorSettings
+from oec_async.testing import ClientFactory, OECSimulator, SimulatorFactory
 from tests._support import PingServer, download_all, environment_with, serve_pings
 from tests.cli._helpers import Run, assert_no_traceback, child_env, run_cli
 
@@ -53,21 +53,15 @@ class ArchiveCLI:
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[OECSimulator]:
-    async with OECSimulator(
-        seed=31,
-        environments=0,
-        dump_size=16 * KiB,
-        filestore_size=4 * KiB,
-        settings=SimulatorSettings(read_limit=None),
-    ) as simulator:
-        yield simulator
+async def sim(oec_simulator_factory: SimulatorFactory) -> OECSimulator:
+    return await oec_simulator_factory(
+        seed=31, environments=0, dump_size=16 * KiB, filestore_size=4 * KiB, read_limit=None
+    )
 
 
 @pytest.fixture
-async def client(sim: OECSimulator) -> AsyncIterator[OECClient]:
-    async with OECClient(sim.api_key, sim.base_url, requests_per_minute=None) as api_client:
-        yield api_client
+async def client(sim: OECSimulator, oec_client_factory: ClientFactory) -> OECClient:
+    return await oec_client_factory(sim, requests_per_minute=None)
 
 
 @pytest.fixture

@@ -5,12 +5,11 @@ poll moves its clock on, so nothing sleeps)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from oec_async.testing import OECSimulator, SimulatorSettings
+from oec_async.testing import OECSimulator, SimulatorFactory, SimulatorSettings
 from tests.cli._helpers import CLI, TIMESTAMPED_LINE, KiB, assert_files_match_storage
 
 # The client's polls follow the window (every twelfth of it at first): a one-second
@@ -19,12 +18,11 @@ FAST = ("--rate-window", "1")
 
 
 @pytest.fixture
-async def cli_sim() -> AsyncIterator[OECSimulator]:
+async def cli_sim(oec_simulator_factory: SimulatorFactory) -> OECSimulator:
     settings = SimulatorSettings(clock_speed=0, poll_advance=3.0, rate_window=1.0)
-    async with OECSimulator(
+    return await oec_simulator_factory(
         seed=5, environments=3, backups_per_environment=2, dump_size=8 * KiB, settings=settings
-    ) as simulator:
-        yield simulator
+    )
 
 
 @pytest.fixture

@@ -6,32 +6,29 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from oec_async import shard_of
-from oec_async.testing import OECSimulator
+from oec_async.testing import OECSimulator, SimulatorFactory
 from tests.cli._helpers import CLI, KiB
 
 
 @pytest.fixture
-async def cli_sim() -> AsyncIterator[OECSimulator]:
+async def cli_sim(oec_simulator_factory: SimulatorFactory) -> OECSimulator:
     """Three projects of three environments each (a few KiB per backup), and one new
     environment in the last project that has no backup yet."""
-    async with OECSimulator(
+    sim = await oec_simulator_factory(
         seed=99,
         environments=9,
         projects=3,
         backups_per_environment=3,
         dump_size=4 * KiB,
         filestore_size=2 * KiB,
-    ) as sim:
-        sim.add_environment(
-            backups=0, status="deploying", name="new", project_id=sim.project_ids[-1]
-        )
-        yield sim
+    )
+    sim.add_environment(backups=0, status="deploying", name="new", project_id=sim.project_ids[-1])
+    return sim
 
 
 @pytest.fixture

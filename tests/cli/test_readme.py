@@ -8,13 +8,12 @@ import asyncio
 import os
 import re
 import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from oec_async.testing import OECSimulator
+from oec_async.testing import OECSimulator, SimulatorFactory
 from tests.cli._helpers import KiB, child_env
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -34,15 +33,15 @@ def marked_blocks() -> list[str]:
 
 
 @pytest.fixture
-async def fresh_fleet() -> AsyncIterator[OECSimulator]:
+async def fresh_fleet(oec_simulator_factory: SimulatorFactory) -> OECSimulator:
     """Six environments in two projects, each with a backup taken last night."""
-    async with OECSimulator(
+    sim = await oec_simulator_factory(
         seed=17, environments=6, projects=2, backups_per_environment=2, dump_size=4 * KiB
-    ) as sim:
-        last_night = datetime.now(UTC) - timedelta(hours=3)
-        for env in sim.environment_ids:
-            sim.add_backup(env, backup_type="scheduled", created_at=last_night)
-        yield sim
+    )
+    last_night = datetime.now(UTC) - timedelta(hours=3)
+    for env in sim.environment_ids:
+        sim.add_backup(env, backup_type="scheduled", created_at=last_night)
+    return sim
 
 
 async def sh(command: str, env: dict[str, str]) -> tuple[int, str]:

@@ -15,13 +15,12 @@ from __future__ import annotations
 import asyncio
 import math
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from oec_async import shard_of
-from oec_async.testing import OECSimulator, SimulatorSettings
+from oec_async.testing import OECSimulator, SimulatorFactory
 from tests.cli._helpers import CLI, KiB, Run
 
 ENVIRONMENTS = 45
@@ -31,16 +30,15 @@ WINDOW = ("--rate-window", "1")
 
 
 @pytest.fixture
-async def cli_sim() -> AsyncIterator[OECSimulator]:
-    async with OECSimulator(
+async def cli_sim(oec_simulator_factory: SimulatorFactory) -> OECSimulator:
+    return await oec_simulator_factory(
         seed=4242,
         environments=ENVIRONMENTS,
         backups_per_environment=2,
         dump_size=1 * KiB,
         filestore_size=1 * KiB,
-        settings=SimulatorSettings(rate_window=1.0),
-    ) as sim:
-        yield sim
+        rate_window=1.0,
+    )
 
 
 async def run_shards(

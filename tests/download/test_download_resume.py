@@ -19,7 +19,7 @@ import pytest
 
 from oec_async import DownloadError, OECClient, StorageError
 from oec_async.download import ProgressEvent
-from oec_async.testing import ClientFactory, OECSimulator, SimulatorFactory
+from oec_async.testing import OECSimulator, SimulatorFactory
 from tests._support import (
     assert_all_bytes_match,
     completed_backup,
@@ -30,20 +30,10 @@ from tests._support import (
 
 KiB = 1024
 MiB = 1024 * KiB
-DUMP_SIZE = 1 * MiB
+DUMP_SIZE = 1 * MiB  # big_sim's dump (tests/download/conftest.py)
 KILL_DUMP_SIZE = 4 * MiB
 CHILD = Path(__file__).parent.parent / "_child_download.py"
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-async def big_sim(oec_simulator_factory: SimulatorFactory) -> OECSimulator:
-    return await oec_simulator_factory(seed=4242, dump_size=DUMP_SIZE)
-
-
-@pytest.fixture
-async def big_client(big_sim: OECSimulator, oec_client_factory: ClientFactory) -> OECClient:
-    return await oec_client_factory(big_sim, timeout=5.0)
 
 
 class ProgressWatch:

@@ -29,7 +29,7 @@ from oec_async.download import backup as backup_module
 from oec_async.download._folder import Folder
 from oec_async.download._layout import lock_name
 from oec_async.download._lock import FolderLock
-from oec_async.testing import ClientFactory, OECSimulator, RequestRecord, SimulatorFactory
+from oec_async.testing import OECSimulator, RequestRecord
 from tests._support import (
     assert_all_bytes_match,
     completed_backup,
@@ -41,17 +41,13 @@ from tests._support import (
 
 KiB = 1024
 MiB = 1024 * KiB
-DUMP_SIZE = 1 * MiB
+DUMP_SIZE = 1 * MiB  # big_sim's dump (tests/download/conftest.py)
 
 
 @pytest.fixture
-async def big_sim(oec_simulator_factory: SimulatorFactory) -> OECSimulator:
-    return await oec_simulator_factory(seed=777, dump_size=DUMP_SIZE)
-
-
-@pytest.fixture
-async def big_client(big_sim: OECSimulator, oec_client_factory: ClientFactory) -> OECClient:
-    return await oec_client_factory(big_sim, timeout=5.0)
+def big_sim_seed() -> int:
+    """This module's ``big_sim`` (tests/download/conftest.py) has its own world."""
+    return 777
 
 
 async def settle(task: asyncio.Task[Any]) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from oec_async import DownloadError, IntegrityError, OECClient
-from oec_async.testing import OECSimulator, SimulatorFactory, SimulatorSettings
+from oec_async.testing import OECSimulator, SimulatorFactory
 from tests._support import loop_errors_collected, within
 
 KiB = 1024
@@ -79,7 +79,9 @@ async def test_content_length_longer_than_the_object_every_time_is_an_integrity_
     assert not dump.with_name("dump.sql.part").exists()
 
 
-async def test_storage_that_drips_its_headers_is_a_stall_not_a_hang(tmp_path: Path) -> None:
+async def test_storage_that_drips_its_headers_is_a_stall_not_a_hang(
+    oec_simulator_factory: SimulatorFactory, tmp_path: Path
+) -> None:
     """One header line every 0.2 s resets a read timeout forever: the headers as a whole
     must arrive within the timeout (issue: dripped response headers never time out)."""
 
@@ -97,12 +99,11 @@ async def test_storage_that_drips_its_headers_is_a_stall_not_a_hang(tmp_path: Pa
 
     server = await asyncio.start_server(drip, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    settings = SimulatorSettings(url_signer=lambda b, a, ttl: f"http://127.0.0.1:{port}/{a}")
     try:
-        async with (
-            OECSimulator(seed=3, settings=settings) as sim,
-            OECClient(sim.api_key, sim.base_url, timeout=1.0) as client,
-        ):
+        sim = await oec_simulator_factory(
+            seed=3, url_signer=lambda b, a, ttl: f"http://127.0.0.1:{port}/{a}"
+        )
+        async with OECClient(sim.api_key, sim.base_url, timeout=1.0) as client:
             backup_id = sim.latest_completed(sim.environment_ids[0]).id
             with loop_errors_collected() as loop_errors:
                 with pytest.raises(DownloadError, match="stalled"):

@@ -5,13 +5,12 @@ object, with a sizes-only manifest that could not catch a wrong one."""
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from oec_async.testing import OECSimulator, SimulatorSettings
+from oec_async.testing import OECSimulator, SimulatorFactory
 from tests._kill_loop import kill_loop
 from tests._support import completed_backup, folder_of, stored_bytes
 
@@ -30,14 +29,10 @@ MODES: dict[str, dict[str, Any]] = {
 
 
 @pytest.fixture
-async def slow_sim() -> AsyncIterator[OECSimulator]:
-    async with OECSimulator(
-        seed=5150,
-        dump_size=3 * MiB,
-        filestore_size=512 * KiB,
-        settings=SimulatorSettings(bandwidth=6 * MiB),
-    ) as simulator:
-        yield simulator
+async def slow_sim(oec_simulator_factory: SimulatorFactory) -> OECSimulator:
+    return await oec_simulator_factory(
+        seed=5150, dump_size=3 * MiB, filestore_size=512 * KiB, bandwidth=6 * MiB
+    )
 
 
 @pytest.mark.parametrize("mode", sorted(MODES))

@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from oec_async import (
     OECClient,
 )
 from oec_async.download import ProgressEvent
-from oec_async.testing import OECSimulator, SimulatorSettings
+from oec_async.testing import OECSimulator
 from tests._support import (
     completed_backup,
     folder_of,
@@ -51,23 +50,6 @@ SEGMENTED: dict[str, Any] = {
     "buffer_size": 64 * KiB,
     "segment_probe": 0.0,
 }
-
-
-@pytest.fixture
-async def seg_sim() -> AsyncIterator[OECSimulator]:
-    async with OECSimulator(
-        seed=91,
-        dump_size=4 * MiB,
-        filestore_size=256 * KiB,
-        settings=SimulatorSettings(bandwidth=16 * MiB),
-    ) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-async def seg_client(seg_sim: OECSimulator) -> AsyncIterator[OECClient]:
-    async with OECClient(seg_sim.api_key, seg_sim.base_url, timeout=5.0) as api_client:
-        yield api_client
 
 
 def outside_file(tmp_path: Path, name: str = "precious", content: bytes = b"precious\n") -> Path:

@@ -286,9 +286,9 @@ def test_the_fast_path_on_uvloop_resumes_a_drop_and_verifies(
             ca.issue_cert("127.0.0.1", "localhost").configure_cert(server)
             trusting = ssl.create_default_context()
             ca.configure_trust(trusting)
-        sim = OECSimulator(seed=1315, dump_size=DUMP, ssl_context=server)
-        await sim.start()
+        simulators = SimulatorFactory()  # on this test's own (uvloop) loop
         try:
+            sim = await simulators(seed=1315, dump_size=DUMP, ssl_context=server)
             backup_id = completed_backup(sim)
             sim.faults.drop_after(700 * KiB)
             async with OECClient(sim.api_key, sim.base_url, ssl=trusting or True) as client:
@@ -299,7 +299,7 @@ def test_the_fast_path_on_uvloop_resumes_a_drop_and_verifies(
             assert len(resumed_at(sim)) == 1
             assert_fast_path_ran(fast_path_log(), sim)
         finally:
-            await sim.stop()
+            await simulators.close()
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(main())

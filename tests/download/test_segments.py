@@ -17,11 +17,11 @@ import pytest
 
 from oec_async import IntegrityError, OECClient
 from oec_async.download import ProgressEvent
-from oec_async.testing import ClientFactory, OECSimulator, RequestRecord, SimulatorFactory
+from oec_async.testing import OECSimulator, RequestRecord
 
 KiB = 1024
 MiB = 1024 * KiB
-SIZE = 4 * MiB
+SIZE = 4 * MiB  # seg_sim's dump (tests/download/conftest.py)
 SEGMENTED: dict[str, Any] = {
     "segments": 4,
     "segment_threshold": 1 * MiB,
@@ -30,21 +30,6 @@ SEGMENTED: dict[str, Any] = {
     "segment_probe": 0.0,  # split at once into four ranges
 }
 _CLOSED_RANGE = re.compile(r"^bytes=(\d+)-(\d+)$")
-
-
-@pytest.fixture
-async def seg_sim(oec_simulator_factory: SimulatorFactory) -> OECSimulator:
-    # A per-connection cap keeps the ranges running side by side, and stops storage from
-    # pushing the first response far past the first range before the client hangs up on
-    # it (so a fault at an offset hits the range that owns that offset).
-    return await oec_simulator_factory(
-        seed=77, dump_size=SIZE, filestore_size=16 * KiB, bandwidth=16 * MiB
-    )
-
-
-@pytest.fixture
-async def seg_client(seg_sim: OECSimulator, oec_client_factory: ClientFactory) -> OECClient:
-    return await oec_client_factory(seg_sim, timeout=5.0)
 
 
 def latest(sim: OECSimulator) -> uuid.UUID:

@@ -9,13 +9,12 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from oec_async.testing import OECSimulator, SimulatorSettings
+from oec_async.testing import OECSimulator, SimulatorFactory, SimulatorSettings
 from tests.cli._helpers import child_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,17 +23,17 @@ KiB = 1024
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[OECSimulator]:
+async def sim(oec_simulator_factory: SimulatorFactory) -> OECSimulator:
     """A small organisation whose environments were backed up an hour ago, and whose
     backups taken on demand complete at once."""
     settings = SimulatorSettings(backup_queue_seconds=0, backup_run_seconds=0)
-    async with OECSimulator(
+    simulator = await oec_simulator_factory(
         seed=8, environments=4, backups_per_environment=3, dump_size=16 * KiB, settings=settings
-    ) as simulator:
-        an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
-        for env in simulator.environment_ids:
-            simulator.add_backup(env, backup_type="scheduled", created_at=an_hour_ago)
-        yield simulator
+    )
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    for env in simulator.environment_ids:
+        simulator.add_backup(env, backup_type="scheduled", created_at=an_hour_ago)
+    return simulator
 
 
 async def run(*args: str | Path, env: dict[str, str], cwd: Path = ROOT) -> tuple[int, str, str]:

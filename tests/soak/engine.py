@@ -49,7 +49,7 @@ import attrs
 from oec_async import APIError, IntegrityError, OECClient, OECError
 from oec_async.download import BackupDownload
 from oec_async.download._record import read_record
-from oec_async.testing import OECSimulator, SimBackup
+from oec_async.testing import OECSimulator, SimBackup, SimulatorFactory
 from tests._kill_loop import kill_loop
 
 KiB = 1024
@@ -472,45 +472,50 @@ async def run_soak(downloads: int, seed: int, *, kill_every: int = 20) -> SoakSt
     reported: list[dict[str, Any]] = []
     previous_handler = loop.get_exception_handler()
     loop.set_exception_handler(lambda _, context: reported.append(context))
+    simulators = SimulatorFactory()
     try:
-        async with OECSimulator(
-            seed=seed, environments=10, backups_per_environment=3, dump_size=768 * KiB
-        ) as sim:
-            for index in range(3):  # and some bigger ones
-                sim.add_environment(statuses=["completed"], dump_size=(2 + index) * MiB)
-            sim.configure(read_limit=None)
-            soak = Soak(sim, work, seed)
-            async with OECClient(
-                sim.api_key, sim.base_url, timeout=0.5, requests_per_minute=None
-            ) as client:
-                round_no = 0
-                while soak.stats.downloads < downloads:
-                    round_no += 1
-                    dice = soak.rng.random()
-                    if kill_every and round_no % kill_every == 0:
-                        step = soak.killed_and_restarted(client, round_no)
-                    elif kill_every and round_no % kill_every == kill_every // 2:
-                        step = soak.kill_loop_round(round_no)
-                    elif dice < 0.15:
-                        step = soak.one_pull(client, round_no)
-                    elif dice < 0.22:
-                        step = soak.changed_between_runs(client, round_no)
-                    else:
-                        step = soak.one_download(client, round_no)
-                    if not await _watchdog(step, round_no, soak):
-                        break
-                    if round_no % 10 == 0:  # keep the disk use flat
-                        for folder in work.glob("round-*"):
-                            shutil.rmtree(folder, ignore_errors=True)
-            soak.audit(capture.lines)
-            gc.collect()  # an unretrieved task error is reported when it is collected
-            await asyncio.sleep(0)
-            soak.stats.loop_errors = len(reported)
-            for context in reported[:5]:
-                print(f"  loop error: {context.get('message')}: {context.get('exception')!r}")
-            soak.stats.elapsed = time.monotonic() - started
-            return soak.stats
+        sim = await simulators(
+            seed=seed,
+            environments=10,
+            backups_per_environment=3,
+            dump_size=768 * KiB,
+            read_limit=None,
+        )
+        for index in range(3):  # and some bigger ones
+            sim.add_environment(statuses=["completed"], dump_size=(2 + index) * MiB)
+        soak = Soak(sim, work, seed)
+        async with OECClient(
+            sim.api_key, sim.base_url, timeout=0.5, requests_per_minute=None
+        ) as client:
+            round_no = 0
+            while soak.stats.downloads < downloads:
+                round_no += 1
+                dice = soak.rng.random()
+                if kill_every and round_no % kill_every == 0:
+                    step = soak.killed_and_restarted(client, round_no)
+                elif kill_every and round_no % kill_every == kill_every // 2:
+                    step = soak.kill_loop_round(round_no)
+                elif dice < 0.15:
+                    step = soak.one_pull(client, round_no)
+                elif dice < 0.22:
+                    step = soak.changed_between_runs(client, round_no)
+                else:
+                    step = soak.one_download(client, round_no)
+                if not await _watchdog(step, round_no, soak):
+                    break
+                if round_no % 10 == 0:  # keep the disk use flat
+                    for folder in work.glob("round-*"):
+                        shutil.rmtree(folder, ignore_errors=True)
+        soak.audit(capture.lines)
+        gc.collect()  # an unretrieved task error is reported when it is collected
+        await asyncio.sleep(0)
+        soak.stats.loop_errors = len(reported)
+        for context in reported[:5]:
+            print(f"  loop error: {context.get('message')}: {context.get('exception')!r}")
+        soak.stats.elapsed = time.monotonic() - started
+        return soak.stats
     finally:
+        await simulators.close()
         loop.set_exception_handler(previous_handler)
         logger.removeHandler(capture)
         logger.setLevel(previous)

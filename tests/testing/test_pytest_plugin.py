@@ -51,6 +51,8 @@ async def test_factory_makes_as_many_simulators_as_asked(
     assert result.verified
     assert one.base_url != two.base_url
     assert len(two.environment_ids) == 2
+    grouped = await oec_simulator_factory(environments=6, projects=2)
+    assert len(grouped.project_ids) == 2
 
 
 async def test_a_fault_fires_in_a_users_test(oec_simulator, oec_client, tmp_path):
