@@ -123,9 +123,13 @@ async def watch(
             if backup.has_failed or (task is not None and task.status in _FAILED_TASK):
                 raise BackupFailedError(_failure(backup, task), backup=backup)
         now = time.monotonic()
-        if now >= deadline:
+        pause = interval(now - started, requests)
+        if now + pause > deadline:
+            # The next poll is not due before the deadline: no early one (it would spend
+            # more than the budget's share), just the end of the wait.
+            await asyncio.sleep(max(0.0, deadline - now))
             raise _timed_out(backup, backup_id, give_up_after)
-        await asyncio.sleep(min(interval(now - started, requests), deadline - now))
+        await asyncio.sleep(pause)
 
 
 def _timed_out(backup: Backup | None, backup_id: uuid.UUID, timeout: float) -> WaitTimeoutError:

@@ -51,7 +51,9 @@ class Output:
     def print(self, *objects: Any) -> None:
         """A result for people, on stdout (not with ``--quiet``/``--json``)."""
         if self.tables:
-            self.console.print(*objects)
+            # A line of text is never wrapped: a path cut in two is no path (tables fit
+            # the width instead).
+            self.console.print(*objects, soft_wrap=all(isinstance(o, str) for o in objects))
 
     def json_document(self, value: Any) -> None:
         """The ``--json`` result on stdout, when asked for."""

@@ -1,11 +1,16 @@
 """What ``download`` and ``backup --download`` leave behind besides the backup: the
-environment's ``latest`` link, and a plain account of what was repaired."""
+environment's ``latest`` link, and a plain account of what was repaired, in lines that
+are never wrapped."""
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
+import pytest
+
+from oec_async.cli._output import Output
 from oec_async.testing import OECSimulator
 from tests.cli._helpers import CLI
 
@@ -58,3 +63,11 @@ async def test_download_says_what_it_repaired_and_only_that(
     damaged = [line for line in repaired.stderr.splitlines() if "damaged" in line]
     assert len(damaged) == 1, repaired.stderr
     assert "database" in damaged[0]
+
+
+def test_a_long_result_line_is_never_wrapped(capsys: pytest.CaptureFixture[str]) -> None:
+    line = "/srv/backups/" + "e" * 36 + "/" + "b" * 36 + ": 3 files, verified" + " (note)" * 30
+
+    Output(argparse.Namespace()).print(line)
+
+    assert capsys.readouterr().out == line + "\n"
