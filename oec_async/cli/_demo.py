@@ -79,11 +79,12 @@ async def cmd_demo(args: argparse.Namespace, out: Output) -> None:
             if out.tables:
                 await _show_discovery(client, out)
                 await _show_api(client, seeded[0], out)
-                out.print(
-                    f"[bold]4. Pull --all[/]: the newest backup of every environment into "
+                out.heading(
+                    "4. Pull --all",
+                    ": the newest backup of every environment into "
                     f"{dest}\n   (one connection drops, one set of URLs expires mid-transfer, "
                     f"environment {broken} is broken on purpose,\n   and {new} is too new "
-                    "to have a backup)\n"
+                    "to have a backup)\n",
                 )
             view = out.progress(batch=True)
             try:
@@ -117,9 +118,10 @@ async def _show_discovery(client: OECClient, out: Output) -> None:
     """What ``list-environments`` shows: every project's environments."""
     names = {p.id: p.name or str(p.id) async for p in client.iter_projects()}
     envs = [env async for env in client.iter_environments(list(names))]
-    out.print(
-        f"[bold]1. Discover[/] the organisation: {len(names)} projects, {len(envs)} "
-        "environments (oec-backups list-environments)"
+    out.heading(
+        "1. Discover",
+        f" the organisation: {len(names)} projects, {len(envs)} "
+        "environments (oec-backups list-environments)",
     )
     print_environments(envs, names, out.console)
 
@@ -127,12 +129,12 @@ async def _show_discovery(client: OECClient, out: Output) -> None:
 async def _show_api(client: OECClient, env_id: uuid.UUID, out: Output) -> None:
     """The SDK's API half: a listing, and the newest completed backup's URLs."""
     page = await client.list_backups(env_id, page_size=6)
-    out.print(f"\n[bold]2. List[/] environment {env_id}: {page.total} backups, newest first")
+    out.heading("\n2. List", f" environment {env_id}: {page.total} backups, newest first")
     print_backups(page.items, out.console)
     latest = await client.latest_backup(env_id)
     assert latest is not None  # noqa: S101 - the simulator always has one
     urls = await client.get_download_urls(latest.id)
-    out.print(f"\n[bold]3. Download URLs[/] of the newest completed backup {latest.id}")
+    out.heading("\n3. Download URLs", f" of the newest completed backup {latest.id}")
     out.print("   (presigned, secret: shown redacted, as the SDK's repr and logs show them)")
     for name in ("database_url", "filestore_url", "manifest_url"):
         url = getattr(urls, name)

@@ -50,10 +50,23 @@ class Output:
 
     def print(self, *objects: Any) -> None:
         """A result for people, on stdout (not with ``--quiet``/``--json``)."""
+        if not self.tables:
+            return
+        if all(isinstance(o, str) for o in objects):
+            # A line of text is printed as it is: never wrapped (a path cut in two is no
+            # path) and never read as markup (``[old]`` in a path is not a style).
+            self.console.print(*objects, soft_wrap=True, markup=False)
+        else:
+            self.console.print(*objects)  # tables fit the width
+
+    def heading(self, title: str, rest: str = "") -> None:
+        """A bold ``title`` followed by plain ``rest`` (the demo's steps)."""
         if self.tables:
-            # A line of text is never wrapped: a path cut in two is no path (tables fit
-            # the width instead).
-            self.console.print(*objects, soft_wrap=all(isinstance(o, str) for o in objects))
+            from rich.text import Text  # noqa: PLC0415 - rich loads when output does
+
+            text = Text(title, style="bold")
+            text.append(rest)
+            self.console.print(text, soft_wrap=True)
 
     def json_document(self, value: Any) -> None:
         """The ``--json`` result on stdout, when asked for."""

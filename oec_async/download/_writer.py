@@ -307,8 +307,13 @@ class StreamWriter:
         self._advance()
 
     async def drain(self) -> None:
+        """Return once every queued job is over and its buffers were released."""
         while self._inflight:
             await self._retire_oldest()
+        # A job that ended while we waited for an older one may have been taken off the
+        # queue before its own done callbacks (the buffers' release) ran: they are
+        # already scheduled, so one turn of the loop runs them.
+        await asyncio.sleep(0)
 
     async def close(self) -> None:
         """Wait for every job (whatever its fate), cut the file back to ``confirmed``,

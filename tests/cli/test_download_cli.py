@@ -1,6 +1,6 @@
 """What ``download`` and ``backup --download`` leave behind besides the backup: the
-environment's ``latest`` link, and a plain account of what was repaired, in lines that
-are never wrapped."""
+environment's ``latest`` link, and a plain account of what was repaired, in lines
+printed as they are."""
 
 from __future__ import annotations
 
@@ -65,8 +65,10 @@ async def test_download_says_what_it_repaired_and_only_that(
     assert "database" in damaged[0]
 
 
-def test_a_long_result_line_is_never_wrapped(capsys: pytest.CaptureFixture[str]) -> None:
-    line = "/srv/backups/" + "e" * 36 + "/" + "b" * 36 + ": 3 files, verified" + " (note)" * 30
+def test_a_result_line_is_printed_as_it_is_never_wrapped_nor_read_as_markup(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    line = "/srv/backups[old]/" + "e" * 36 + "/" + "b" * 36 + ": 3 files" + " (note)" * 30
 
     Output(argparse.Namespace()).print(line)
 
