@@ -95,6 +95,19 @@ async def interrupt_once_manifest_and_filestore_are_done(
         sim.faults.clear()
 
 
+def flip_byte(path: Path, offset: int, *, keep_time: bool = False) -> None:
+    """Invert the byte at ``offset`` of ``path``, in place (the size stays). With
+    ``keep_time``, the modification time is put back: damage only a re-hash can find."""
+    info = path.stat()
+    with path.open("r+b") as handle:
+        handle.seek(offset)
+        byte = handle.read(1)
+        handle.seek(offset)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    if keep_time:
+        os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+
+
 @asynccontextmanager
 async def download_lock_held(folder: Path) -> AsyncIterator[None]:
     """Hold the downloader's lock of the backup whose folder is ``folder`` (complete or

@@ -15,7 +15,7 @@ import oec_async.archive._prune as prune_module
 from oec_async import ConfigurationError, OECClient, RetentionPolicy, prune
 from oec_async.archive import BackupFolder, archive_status, read_latest
 from oec_async.testing import OECSimulator
-from tests._support import download_all, download_lock_held, environment_with
+from tests._support import download_all, download_lock_held, environment_with, flip_byte
 
 POLICY = RetentionPolicy(last=3, daily=7, weekly=4, monthly=6)
 
@@ -125,12 +125,8 @@ async def test_a_backup_written_to_since_it_was_verified_no_longer_protects_the_
             await archive_client.download_backup(backup.id, tmp_path)
         ).directory
     dump = folders[at(2)] / "dump.sql"
-    with dump.open("r+b") as handle:
-        handle.seek(100)
-        byte = handle.read(1)
-        handle.seek(100)
-        handle.write(bytes([byte[0] ^ 0xFF]))
-    os.utime(dump, ns=(dump.stat().st_atime_ns, dump.stat().st_mtime_ns + 10**9))
+    flip_byte(dump, 100, keep_time=True)
+    os.utime(dump, ns=(dump.stat().st_atime_ns, dump.stat().st_mtime_ns + 10**9))  # later
 
     (state,) = [s for s in archive_status(tmp_path) if s.environment_id == env]
     result = prune(tmp_path, RetentionPolicy(last=1), tz=UTC)

@@ -10,7 +10,7 @@ import pytest
 from oec_async import OECClient, verify_archive
 from oec_async.archive import inventory
 from oec_async.testing import OECSimulator
-from tests._support import download_lock_held
+from tests._support import download_lock_held, flip_byte
 
 
 async def one_backup(sim: OECSimulator, client: OECClient, dest: Path) -> Path:
@@ -18,14 +18,6 @@ async def one_backup(sim: OECSimulator, client: OECClient, dest: Path) -> Path:
     result = await client.download_backup(backup.id, dest)
     assert result.verified
     return result.directory
-
-
-def flip_byte(path: Path, offset: int) -> None:
-    with path.open("r+b") as handle:
-        handle.seek(offset)
-        byte = handle.read(1)
-        handle.seek(offset)
-        handle.write(bytes([byte[0] ^ 0xFF]))
 
 
 async def test_an_intact_archive_verifies_at_every_level(

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from oec_async import OECClient
 from oec_async.testing import ClientFactory, OECSimulator, SimulatorFactory
-from tests._support import PingServer, download_all, environment_with, serve_pings
+from tests._support import PingServer, download_all, environment_with, flip_byte, serve_pings
 from tests.cli._helpers import Run, assert_no_traceback, child_env, run_cli
 
 KiB = 1024
@@ -75,12 +75,6 @@ def cli(sim: OECSimulator, tmp_path: Path) -> ArchiveCLI:
 async def ping_server() -> AsyncIterator[PingServer]:
     async with serve_pings() as server:
         yield server
-
-
-def flip_byte(path: Path, offset: int) -> None:
-    data = bytearray(path.read_bytes())
-    data[offset] ^= 0x01
-    path.write_bytes(bytes(data))
 
 
 def metric_values(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

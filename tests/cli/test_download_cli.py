@@ -5,13 +5,13 @@ printed as they are."""
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import pytest
 
 from oec_async.cli._output import Output
 from oec_async.testing import OECSimulator
+from tests._support import flip_byte
 from tests.cli._helpers import CLI
 
 
@@ -46,13 +46,7 @@ async def test_download_says_what_it_repaired_and_only_that(
     backup_id = completed_backups(cli_sim)[-1]
     fetched = await cli("download", backup_id, "--dest", tmp_path)
     dump = tmp_path / str(cli_sim.environment_ids[0]) / backup_id / "dump.sql"
-    info = dump.stat()
-    with dump.open("r+b") as handle:  # a flipped byte, size and time as they were
-        handle.seek(100)
-        byte = handle.read(1)
-        handle.seek(100)
-        handle.write(bytes([byte[0] ^ 0xFF]))
-    os.utime(dump, ns=(info.st_atime_ns, info.st_mtime_ns))
+    flip_byte(dump, 100, keep_time=True)
 
     trusted = await cli("download", backup_id, "--dest", tmp_path)
     repaired = await cli("download", backup_id, "--dest", tmp_path, "--reverify")

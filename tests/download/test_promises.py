@@ -35,6 +35,7 @@ from oec_async.download import ProgressEvent
 from oec_async.testing import OECSimulator
 from tests._support import (
     completed_backup,
+    flip_byte,
     folder_of,
     interrupt_once_manifest_and_filestore_are_done,
     stored_bytes,
@@ -504,14 +505,7 @@ async def test_reverify_reports_what_it_repairs(
     backup_id = completed_backup(sim)
     first = await client.download_backup(backup_id, tmp_path)
     assert first.database is not None
-    path = first.database.path
-    info = path.stat()
-    with path.open("r+b") as handle:  # a flipped byte; size and time as they were
-        handle.seek(100)
-        byte = handle.read(1)
-        handle.seek(100)
-        handle.write(bytes([byte[0] ^ 0xFF]))
-    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+    flip_byte(first.database.path, 100, keep_time=True)  # size and time as they were
     events: list[ProgressEvent] = []
 
     result = await client.download_backup(
