@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 import importlib
 import re
 import types
 import uuid
 
+import attrs
 import pytest
 
 import oec_async
@@ -174,3 +176,19 @@ def test_the_tree_parser_sees_nesting() -> None:
     assert drawn["APITimeoutError"] == "APIConnectionError"
     assert drawn["ConflictError"] == "APIError"
     assert drawn["WaitTimeoutError"] == "OECError"
+
+
+def test_every_model_class_is_a_frozen_attrs_class() -> None:
+    models = importlib.import_module("oec_async.models")
+    classes = [
+        getattr(models, name)
+        for name in models.__all__
+        if not issubclass(getattr(models, name), enum.Enum)
+    ]
+
+    assert len(classes) == 9
+    for cls in classes:
+        assert attrs.has(cls), cls
+        instance = object.__new__(cls)  # no fields needed to see that writes are refused
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            setattr(instance, attrs.fields(cls)[0].name, None)
