@@ -9,6 +9,7 @@ what it returns.
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import re
 import ssl as ssl_module
@@ -731,7 +732,12 @@ class OECClient:
             )
 
         return _waiting.watch(
-            self, backup, backup_id, give_up_after=give_up_after, interval=interval
+            self,
+            backup,
+            backup_id,
+            give_up_after=give_up_after,
+            interval=interval,
+            least=functools.partial(_waiting.budget_floor, per_request),
         )
 
     async def wait_for_backup(

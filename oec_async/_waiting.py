@@ -66,7 +66,13 @@ def poll_interval(
     """
     if asked is None:
         asked = period / 12 if elapsed < period / 2 else period / 6
-    return max(asked, per_request * max(requests, 1))
+    return max(asked, budget_floor(per_request, requests))
+
+
+def budget_floor(per_request: float, requests: int) -> float:
+    """The least seconds before the next poll after one that made ``requests`` reads,
+    within the budget's share (see :func:`poll_interval`)."""
+    return per_request * max(requests, 1)
 
 
 class Poller(Protocol):
@@ -89,11 +95,14 @@ async def watch(
     *,
     give_up_after: float,
     interval: Callable[[float, int], float],
+    least: Callable[[int], float],
 ) -> AsyncIterator[BackupProgress]:
     """Poll until the backup completes (the last state yielded), fails or
     ``give_up_after`` seconds pass; see :meth:`OECClient.watch_backup`.
     ``interval(elapsed, requests)`` is the sleep after a poll that made ``requests``
-    reads."""
+    reads, ``least(requests)`` the budget's floor under it. When the deadline comes
+    before the next poll is due, one last poll is made at the deadline, unless it would
+    come sooner than the floor allows."""
     started = time.monotonic()
     deadline = started + give_up_after
     task: Task | None = None
@@ -123,13 +132,15 @@ async def watch(
             if backup.has_failed or (task is not None and task.status in _FAILED_TASK):
                 raise BackupFailedError(_failure(backup, task), backup=backup)
         now = time.monotonic()
-        pause = interval(now - started, requests)
-        if now + pause > deadline:
-            # The next poll is not due before the deadline: no early one (it would spend
-            # more than the budget's share), just the end of the wait.
-            await asyncio.sleep(max(0.0, deadline - now))
+        if now >= deadline:
             raise _timed_out(backup, backup_id, give_up_after)
-        await asyncio.sleep(pause)
+        pause = interval(now - started, requests)
+        if now + pause > deadline and deadline - now < least(requests):
+            # A last poll at the deadline would spend more than the budget's share: the
+            # wait ends there without it.
+            await asyncio.sleep(deadline - now)
+            raise _timed_out(backup, backup_id, give_up_after)
+        await asyncio.sleep(min(pause, deadline - now))  # at the deadline: a last poll
 
 
 def _timed_out(backup: Backup | None, backup_id: uuid.UUID, timeout: float) -> WaitTimeoutError:

@@ -62,6 +62,10 @@ class VerifyResult:
     verified: bool
     files_checked: int = 0
     bytes_checked: int = 0
+    #: The hashes match, but a file's size or modification time is no longer the one
+    #: recorded (touched, or copied without its times): ``status``, ``prune`` and
+    #: ``latest`` do not count the backup as verified until a download re-checks it.
+    touched: bool = False
 
 
 class _Folder:
@@ -248,6 +252,7 @@ def verify_folder(folder: BackupFolder, *, strict: bool = False) -> VerifyResult
         verified=check.verified and not check.problems,
         files_checked=check.files,
         bytes_checked=check.bytes,
+        touched=not check.problems and not folder.intact,
     )
 
 

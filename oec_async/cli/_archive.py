@@ -94,6 +94,7 @@ def verify_json(result: VerifyResult) -> dict[str, Any]:
         "verified": result.verified,
         "files_checked": result.files_checked,
         "bytes_checked": result.bytes_checked,
+        "touched": result.touched,
     }
 
 
@@ -161,6 +162,12 @@ async def cmd_verify(args: argparse.Namespace, out: Output) -> None:
         results.append(result)
         for problem in result.problems:
             _error(f"{result.directory}: {problem}")
+        if result.touched:
+            out.warn(
+                f"{result.directory}: the hashes match, but file times changed since the "
+                "download verified them: status, prune and latest count it as not verified "
+                f"until `oec-backups download {result.backup_id}` re-checks it"
+            )
         if not (args.json or args.quiet):
             state = "verified" if result.verified else "intact, not verified (no checksum)"
             detail = (

@@ -238,6 +238,29 @@ async def test_polling_never_takes_more_than_a_fifth_of_the_read_budget(
     assert max(per_window) <= 10 // 5
 
 
+async def test_a_backup_that_completes_just_before_the_deadline_is_seen_by_a_last_poll(
+    sim: OECSimulator, client: OECClient
+) -> None:
+    # Polls every 0.3 s, a 0.5 s timeout: polls at 0 and 0.3 see it running, the backup
+    # completes after the second one, and the last poll at the deadline finds it done.
+    sim.configure(poll_advance=0)
+    backup = await client.create_backup(sim.environment_ids[0])
+    seen: list[BackupProgress] = []
+
+    def complete_after_the_second_poll(state: BackupProgress) -> None:
+        seen.append(state)
+        if len(seen) == 2:
+            sim.advance(24 * 3600)
+
+    done = await client.wait_for_backup(
+        backup, timeout=0.5, poll_interval=0.3, progress=complete_after_the_second_poll
+    )
+
+    assert done.is_completed
+    assert len(seen) == 3
+    assert seen[-1].elapsed >= 0.49  # at the deadline, not before
+
+
 def test_the_default_schedule_in_minutes_is_five_then_ten_seconds() -> None:
     fifth_of_100 = 60.0 / (100 * 0.2)  # 3 s per read
 

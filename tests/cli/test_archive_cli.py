@@ -129,6 +129,31 @@ async def test_verify_of_a_path_with_no_backup_fails_and_a_missing_path_is_a_usa
 # -- status ----------------------------------------------------------------------------
 
 
+async def test_verify_names_a_touched_backup_that_status_counts_again_once_downloaded(
+    cli: ArchiveCLI, sim: OECSimulator, client: OECClient, tmp_path: Path
+) -> None:
+    dest = tmp_path / "dest"
+    env = environment_with(sim, [NOW])
+    folder = (await download_all(client, sim, env, dest))[NOW]
+    dump = folder / "dump.sql"
+    os.utime(dump, ns=(dump.stat().st_atime_ns, dump.stat().st_mtime_ns + 10**9))
+
+    checked = await cli.offline("verify", dest, "--json")
+    before = await cli.offline("status", dest, "--json")
+    again = await client.download_backup(folder.name, dest)
+    after = await cli.offline("status", dest, "--json")
+
+    assert checked.returncode == 0, checked
+    [row] = checked.json()
+    assert (row["ok"], row["touched"]) == (True, True)
+    assert "status, prune and latest count it as not verified" in checked.stderr
+    assert f"oec-backups download {folder.name}" in checked.stderr
+    assert before.json()[0]["verified"] is False
+    assert again.database is not None
+    assert again.database.bytes_transferred == 0  # the dump is re-hashed, not fetched
+    assert after.json()[0]["verified"] is True
+
+
 async def test_status_max_age_is_a_dead_man_check(
     cli: ArchiveCLI, sim: OECSimulator, client: OECClient, tmp_path: Path
 ) -> None:
