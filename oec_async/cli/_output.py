@@ -46,7 +46,12 @@ class Output:
         from rich.console import Console  # noqa: PLC0415 - rich loads when output does
 
         # Tables keep whole ids on one line when piped (no terminal width to respect).
-        return Console(soft_wrap=False, highlight=False, width=None if sys.stdout.isatty() else 200)
+        return Console(
+            soft_wrap=False,
+            highlight=False,
+            emoji=False,  # ":cat:" in a path is not an emoji
+            width=None if sys.stdout.isatty() else 200,
+        )
 
     def print(self, *objects: Any) -> None:
         """A result for people, on stdout (not with ``--quiet``/``--json``)."""

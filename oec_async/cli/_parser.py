@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -521,8 +522,22 @@ class _Parser(argparse.ArgumentParser):
     """argparse's parser with a short usage error: the message and where the options
     are listed, not the whole usage block (20 lines for ``pull``, mailed by cron)."""
 
+    commands: argparse._SubParsersAction[_Parser] | None = None
+
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n(`{self.prog} --help` lists the options)\n")
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        """As argparse's, but an unknown option is reported by the subcommand it was
+        given to (whose ``--help`` lists the options it has)."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            chosen = getattr(parsed, "command", None)
+            sub = self.commands.choices.get(chosen) if self.commands and chosen else None
+            (sub or self).error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -537,6 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _add_verbosity(parser, top=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.commands = commands
     _add_backup_commands(commands)
     _add_fleet_commands(commands)
     _add_archive_commands(commands)

@@ -109,9 +109,14 @@ class FolderLock:
             if attempt is _Attempt.LOOKED_AT and now < grace:
                 await asyncio.sleep(_LOOKER_POLL)
             elif now >= deadline:
+                holder = (
+                    f"{self._holder()} is already downloading this backup into"
+                    if attempt is _Attempt.HELD
+                    else "another process has been looking at the lock of this backup for "
+                    f"over {_LOOKER_GRACE:g} s in"
+                )
                 raise DownloadLockedError(
-                    f"{self._holder()} is already downloading this backup into "
-                    f"{self.folder.path} (wait for it, or pass lock_timeout= to wait here)"
+                    f"{holder} {self.folder.path} (wait for it, or pass lock_timeout= to wait here)"
                 )
             else:
                 await asyncio.sleep(_POLL)

@@ -59,10 +59,10 @@ async def test_download_says_what_it_repaired_and_only_that(
     assert "database" in damaged[0]
 
 
-def test_a_result_line_is_printed_as_it_is_never_wrapped_nor_read_as_markup(
+def test_a_result_line_is_printed_as_it_is_never_wrapped_nor_read_as_markup_or_emoji(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    line = "/srv/backups[old]/" + "e" * 36 + "/" + "b" * 36 + ": 3 files" + " (note)" * 30
+    line = "/srv/backups[old]/:cat:/" + "e" * 36 + "/" + "b" * 36 + ": 3 files" + " (n)" * 40
 
     Output(argparse.Namespace()).print(line)
 

@@ -126,6 +126,19 @@ def test_a_usage_error_is_two_short_lines_not_the_whole_usage_block(
     ]
 
 
+def test_an_unknown_option_is_reported_by_the_subcommand_whose_help_lists_its_options(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["pull", "--all", "--dest", ".", "--bogus"])
+
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "oec-backups pull: error: unrecognized arguments: --bogus",
+        "(`oec-backups pull --help` lists the options)",
+    ]
+
+
 def test_help_lists_the_exit_statuses_the_code_exits_with() -> None:
     shown = {int(n) for n in re.findall(r"^\s+(\d+)\s", EXIT_HELP, re.MULTILINE)}
     shown |= {int(n) for n in re.findall(r"; (\d+) terminated", EXIT_HELP)}

@@ -264,6 +264,16 @@ async def test_someone_looking_at_the_lock_does_not_make_a_download_fail(
         lock.release()
 
 
+async def test_a_look_that_never_ends_is_named_as_such_not_as_a_download(
+    tmp_path: Path,
+) -> None:
+    with looked_at_lock(tmp_path) as (env, name, _), pytest.raises(DownloadLockedError) as caught:
+        await within(FolderLock(env, name, timeout=0).acquire(), 5.0)
+
+    assert "looking at the lock" in str(caught.value)
+    assert "already downloading" not in str(caught.value)
+
+
 def test_prune_s_lock_waits_out_a_look_but_not_forever(tmp_path: Path) -> None:
     with looked_at_lock(tmp_path) as (env, name, looker):
         assert not FolderLock(env, name).try_acquire()  # a look that never ends: refused

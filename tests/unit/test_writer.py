@@ -15,7 +15,8 @@ import hashlib
 import mmap
 import os
 import random
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -335,20 +336,37 @@ async def test_after_a_failed_write_the_file_is_cut_back_to_what_was_written_and
     assert not writer.hashes_valid
 
 
+class HeldHashes(Hashes):
+    """Digests whose hash thread waits for ``go`` before each buffer."""
+
+    def __init__(self) -> None:
+        super().__init__(set())
+        self.go = threading.Event()
+
+    def update_all(self, chunks: Sequence[Chunk]) -> None:
+        self.go.wait(10)
+        super().update_all(chunks)
+
+
 async def test_buffers_are_released_only_once_both_threads_are_done_with_them(
     tmp_path: Path,
 ) -> None:
-    writer = StreamWriter(
-        os.open(tmp_path / "dump", os.O_RDWR | os.O_CREAT, 0o600), Hashes(set()), 0, "x"
-    )
+    hashes = HeldHashes()
+    writer = StreamWriter(os.open(tmp_path / "dump", os.O_RDWR | os.O_CREAT, 0o600), hashes, 0, "x")
     released: list[int] = []
 
-    for number in range(6):
+    for number in range(3):  # under max_inflight: nothing waits for the held hash thread
         await writer.write([DATA[:1000]], released=functools.partial(released.append, number))
+    # The write thread is done with all three (its lane runs in order) ...
+    await asyncio.wrap_future(writer._write_lane.submit(lambda: None))
+    await asyncio.sleep(0)  # ... and the loop has run what its end scheduled
+    released_while_hashing = list(released)
+    hashes.go.set()
     await writer.drain()
     await writer.close()
 
-    assert sorted(released) == list(range(6))
+    assert released_while_hashing == []  # the hash thread still had every buffer
+    assert sorted(released) == [0, 1, 2]
 
 
 # -- helpers of the threads ----------------------------------------------------------------
